@@ -1,0 +1,10 @@
+"""roomtemp's Chalice app: creates the app and registers the Blueprints. Nothing else at import."""
+
+from chalice import Chalice
+
+from chalicelib.api.health import health
+from chalicelib.api.readings import readings
+
+app = Chalice(app_name="roomtemp")
+app.register_blueprint(health)
+app.register_blueprint(readings)

@@ -1,0 +1,1 @@
+"""roomtemp: building-climate readings on Chalice and DynamoDB."""

@@ -1,0 +1,1 @@
+"""The HTTP edge: Chalice Blueprints, request parsing and error translation."""

@@ -1,0 +1,1 @@
+"""Domain: readings, units and errors. Imports neither Chalice nor boto3."""

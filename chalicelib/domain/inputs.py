@@ -1,0 +1,206 @@
+"""Validation of readings as clients send them, shared by every ingest path (HTTP, S3, SQS)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+from pydantic import ValidationError as PydanticValidationError
+
+from chalicelib.domain.errors import (
+    MalformedRequestError,
+    PayloadTooLargeError,
+    ValidationError,
+)
+from chalicelib.domain.models import Reading
+from chalicelib.domain.timeutil import parse_epoch, parse_iso
+from chalicelib.domain.units import ABSOLUTE_ZERO_C, TemperatureUnit, to_celsius
+
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+_IDENTIFIER_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+MAX_BATCH = 1000
+MAX_TEMPERATURE_C = 1000.0
+DEFAULT_SENSOR = "default"
+
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, strict=True)]
+Number = Annotated[float, Field(strict=True)]
+
+
+def check_identifier(value: str, field_name: str) -> str:
+    """Return `value` if it is a valid identifier (1–64 of [A-Za-z0-9_.:-]), else raise 422."""
+    if not _IDENTIFIER_RE.fullmatch(value):
+        raise ValidationError(f"{field_name}: must be 1-64 characters of A-Z a-z 0-9 _ . : -")
+    return value
+
+
+class ReadingIn(BaseModel):
+    """A reading as a device sends it (see the README's POST /readings table)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    building: Identifier
+    room: Identifier
+    sensor_id: Identifier = DEFAULT_SENSOR
+    timestamp: Annotated[
+        str | int | float | None,
+        Field(
+            union_mode="left_to_right",
+            description="ISO 8601 with offset or Z, or Unix epoch seconds; default: receive time",
+            json_schema_extra={"examples": ["2026-11-25T10:15:00Z", 1795601700]},
+        ),
+    ] = None
+    temperature: Number | None = None
+    unit: TemperatureUnit = TemperatureUnit.C
+    humidity: Annotated[float, Field(strict=True, ge=0, le=100)] | None = None
+    co2: Annotated[float, Field(strict=True, ge=0, le=100_000)] | None = None
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _timestamp_is_strict(cls, value: Any) -> Any:
+        # bool is an int in Python; a JSON true/false is no timestamp.
+        if isinstance(value, bool):
+            raise ValueError("must be an ISO 8601 string or epoch seconds")
+        return value
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> ReadingIn:
+        if self.temperature is None and self.humidity is None and self.co2 is None:
+            raise ValueError("at least one of temperature, humidity, co2 is required")
+        if self.temperature is not None and to_celsius(self.temperature, self.unit) < (
+            ABSOLUTE_ZERO_C - 1e-9
+        ):
+            raise ValueError("temperature: below absolute zero")
+        if self.temperature is not None and to_celsius(self.temperature, self.unit) > (
+            MAX_TEMPERATURE_C
+        ):
+            raise ValueError("temperature: above 1000 °C, not a room reading")
+        return self
+
+    def to_reading(self, now_ms: int, max_future_ms: int) -> Reading:
+        """The domain reading: timestamp resolved to UTC ms, temperature in °C."""
+        ts = self.timestamp
+        if ts is None:
+            ts_ms = now_ms
+        elif isinstance(ts, str):
+            ts_ms = parse_iso(ts, "timestamp")
+        else:
+            ts_ms = parse_epoch(ts, "timestamp")
+        if ts_ms > now_ms + max_future_ms:
+            raise ValidationError("timestamp: more than 5 minutes in the future")
+        temperature = self.temperature
+        if temperature is not None and self.unit is not TemperatureUnit.C:
+            temperature = to_celsius(temperature, self.unit)
+        return Reading.model_construct(
+            building=self.building,
+            room=self.room,
+            sensor_id=self.sensor_id,
+            ts_ms=ts_ms,
+            temperature=temperature,
+            humidity=self.humidity,
+            co2=self.co2,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One reading of a batch that was not valid, by its position in the request."""
+
+    index: int
+    code: str
+    message: str
+
+    def to_json(self) -> dict[str, object]:
+        """As the API lists it under `rejected`."""
+        return {"index": self.index, "Code": self.code, "Message": self.message}
+
+
+@dataclass(slots=True)
+class ParsedBatch:
+    """The valid readings of a request and the rejections, in request order."""
+
+    single: bool
+    readings: list[Reading] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+_BATCH_ADAPTER: TypeAdapter[list[ReadingIn]] = TypeAdapter(list[ReadingIn])
+
+
+def describe_errors(error: PydanticValidationError) -> str:
+    """One readable line from pydantic's errors: `field: message; ...`."""
+    parts = []
+    for item in error.errors(include_url=False, include_context=False, include_input=False):
+        loc = ".".join(str(p) for p in item["loc"] if not isinstance(p, int))
+        message = str(item["msg"]).removeprefix("Value error, ")
+        parts.append(f"{loc}: {message}" if loc else message)
+    return "; ".join(parts)
+
+
+def parse_one(raw: Any, now_ms: int, max_future_ms: int) -> Reading:
+    """Validate one reading object; raise ValidationError (422) with a readable message."""
+    if not isinstance(raw, dict):
+        raise ValidationError("a reading must be a JSON object")
+    try:
+        model = ReadingIn.model_validate(raw)
+    except PydanticValidationError as exc:
+        raise ValidationError(describe_errors(exc)) from None
+    return model.to_reading(now_ms, max_future_ms)
+
+
+def parse_readings(body: Any, now_ms: int, max_future_ms: int) -> ParsedBatch:
+    """Validate a request body: one reading object or `{"readings": [...]}` (1–1000)."""
+    if not isinstance(body, dict):
+        raise MalformedRequestError('body must be a reading object or {"readings": [...]}')
+    if "readings" not in body:
+        return ParsedBatch(single=True, readings=[parse_one(body, now_ms, max_future_ms)])
+    if len(body) != 1:
+        raise MalformedRequestError('a batch body has only the key "readings"')
+    items = body["readings"]
+    if not isinstance(items, list):
+        raise MalformedRequestError('"readings" must be a list')
+    if len(items) > MAX_BATCH:
+        raise PayloadTooLargeError(f"at most {MAX_BATCH} readings per request, got {len(items)}")
+    if not items:
+        raise ValidationError('"readings" must hold at least one reading')
+    return parse_items(items, now_ms, max_future_ms)
+
+
+def parse_items(items: Sequence[Any], now_ms: int, max_future_ms: int) -> ParsedBatch:
+    """Validate each item; valid ones become readings, the rest rejections with their index."""
+    batch = ParsedBatch(single=False)
+    try:
+        models: list[ReadingIn | None] = list(_BATCH_ADAPTER.validate_python(items))
+    except PydanticValidationError:
+        # Some item is bad: validate one by one to know which (rare path, so the fast path stays).
+        models = []
+        for index, raw in enumerate(items):
+            try:
+                if not isinstance(raw, dict):
+                    raise ValidationError("a reading must be a JSON object")
+                models.append(ReadingIn.model_validate(raw))
+            except PydanticValidationError as exc:
+                models.append(None)
+                batch.rejected.append(Rejection(index, "ValidationError", describe_errors(exc)))
+            except ValidationError as exc:
+                models.append(None)
+                batch.rejected.append(Rejection(index, exc.code, exc.message))
+    for index, model in enumerate(models):
+        if model is None:
+            continue
+        try:
+            batch.readings.append(model.to_reading(now_ms, max_future_ms))
+        except ValidationError as exc:
+            batch.rejected.append(Rejection(index, exc.code, exc.message))
+    batch.rejected.sort(key=lambda r: r.index)
+    return batch

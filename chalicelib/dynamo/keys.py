@@ -1,0 +1,59 @@
+"""Every key string of the table is built and parsed here, and only here.
+
+Readings: pk = `<building>#<room>`, sk = `<YYYY-MM-DDTHH:MM:SS.mmmZ>#<sensor_id>`.
+Identifiers are 1-64 of [A-Za-z0-9_.:-], so `#` never occurs inside one: the pk is injective
+(no two (building, room) pairs share a partition) and the sk sorts by time, then sensor.
+Other item types (registry, keys, rollups) use partition keys that start with `@`, a character
+identifiers cannot start with, so they can never collide with a room's partition.
+"""
+
+from __future__ import annotations
+
+import calendar
+
+from chalicelib.domain.timeutil import format_ms
+
+SEP = "#"
+# Larger than every character an identifier may hold: closes a prefix range.
+HIGH = "~"
+_TS_WIDTH = 24  # len("2026-11-25T16:17:13.123Z")
+
+
+def room_pk(building: str, room: str) -> str:
+    """Partition key of a room's readings."""
+    return f"{building}{SEP}{room}"
+
+
+def parse_room_pk(pk: str) -> tuple[str, str]:
+    """(building, room) of a room partition key."""
+    building, room = pk.split(SEP)
+    return building, room
+
+
+def reading_sk(ts_ms: int, sensor_id: str) -> str:
+    """Sort key of one reading: fixed-width UTC timestamp, then the sensor."""
+    return f"{format_ms(ts_ms)}{SEP}{sensor_id}"
+
+
+def parse_reading_sk(sk: str) -> tuple[int, str]:
+    """(epoch ms, sensor_id) of a reading sort key."""
+    ts, sensor_id = sk[:_TS_WIDTH], sk[_TS_WIDTH + 1 :]
+    seconds = calendar.timegm(
+        (int(ts[0:4]), int(ts[5:7]), int(ts[8:10]), int(ts[11:13]), int(ts[14:16]), int(ts[17:19]))
+    )
+    return seconds * 1000 + int(ts[20:23]), sensor_id
+
+
+def window_bounds(after_ms: int, until_ms: int) -> tuple[str, str]:
+    """Inclusive sk bounds (for BETWEEN) of readings with after_ms < ts <= until_ms."""
+    return format_ms(after_ms + 1), format_ms(until_ms) + SEP + HIGH
+
+
+def range_bounds(from_ms: int, to_ms: int) -> tuple[str, str]:
+    """Inclusive sk bounds (for BETWEEN) of readings with from_ms <= ts < to_ms."""
+    return format_ms(from_ms), format_ms(to_ms - 1) + SEP + HIGH
+
+
+# Every reading sk lies between these; other item types in a room partition must sort outside.
+READINGS_LOW = "0"
+READINGS_HIGH = "9999-12-31T23:59:59.999Z" + SEP + HIGH

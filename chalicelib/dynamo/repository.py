@@ -1,0 +1,226 @@
+"""DynamoDB adapter of the reading repository (low-level client, one table)."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.domain.errors import StorageUnavailableError
+from chalicelib.domain.models import Position, Reading, WriteResult
+from chalicelib.dynamo import keys
+from chalicelib.dynamo.items import Item, item_reading, key_tuple, reading_item, reading_key
+
+BATCH_WRITE_MAX = 25  # DynamoDB's limit per BatchWriteItem
+BATCH_GET_MAX = 100  # DynamoDB's limit per BatchGetItem
+_RETRYABLE = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+}
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Translate what boto3 raises when the table is unreachable, missing or throttling into 503."""
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in _RETRYABLE:
+            raise StorageUnavailableError("the table is busy; retry shortly", 2) from exc
+        if code == "ResourceNotFoundException":
+            raise StorageUnavailableError("the table is not available", 5) from exc
+        raise
+    except BotoCoreError as exc:
+        raise StorageUnavailableError("the table cannot be reached; retry shortly", 2) from exc
+
+
+class DynamoReadingRepository:
+    """Readings in one DynamoDB table; idempotent writes by deterministic keys."""
+
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        *,
+        retention_days: int = 0,
+        max_attempts: int = 8,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = client
+        self._table = table_name
+        self._retention_s = retention_days * 86_400
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def put_readings(self, readings: Sequence[Reading]) -> WriteResult:
+        """Store readings whose key is new; the first value stored wins, the rest are duplicates."""
+        unique: dict[tuple[str, str], Reading] = {}
+        for reading in readings:
+            key = key_tuple(reading_key(reading))
+            unique.setdefault(key, reading)
+        in_request_duplicates = len(readings) - len(unique)
+        if len(unique) == 1:
+            (reading,) = unique.values()
+            stored = self._put_if_absent(reading)
+            return WriteResult(
+                accepted=int(stored), duplicates=in_request_duplicates + int(not stored)
+            )
+        existing = self._existing_keys(list(unique))
+        new = [r for k, r in unique.items() if k not in existing]
+        self.batch_write([self._item(r) for r in new])
+        return WriteResult(
+            accepted=len(new), duplicates=in_request_duplicates + len(unique) - len(new)
+        )
+
+    def _item(self, reading: Reading) -> Item:
+        expires = reading.ts_ms // 1000 + self._retention_s if self._retention_s else None
+        return reading_item(reading, expires)
+
+    def _put_if_absent(self, reading: Reading) -> bool:
+        with storage_errors():
+            try:
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=self._item(reading),
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
+
+    def _existing_keys(self, wanted: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        found: set[tuple[str, str]] = set()
+        for start in range(0, len(wanted), BATCH_GET_MAX):
+            request_keys = [
+                {"pk": {"S": pk}, "sk": {"S": sk}}
+                for pk, sk in wanted[start : start + BATCH_GET_MAX]
+            ]
+            pending: dict[str, Any] = {
+                self._table: {"Keys": request_keys, "ProjectionExpression": "pk, sk"}
+            }
+            for attempt in range(self._max_attempts):
+                with storage_errors():
+                    response = self._client.batch_get_item(RequestItems=pending)
+                found.update(
+                    key_tuple(i) for i in response.get("Responses", {}).get(self._table, [])
+                )
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                self._backoff(attempt)
+            else:
+                raise StorageUnavailableError("the table keeps throttling reads; retry shortly", 2)
+        return found
+
+    def batch_write(self, items: Sequence[Item]) -> None:
+        """Put items in chunks of 25; retry UnprocessedItems with backoff until all are stored."""
+        for start in range(0, len(items), BATCH_WRITE_MAX):
+            requests = [{"PutRequest": {"Item": i}} for i in items[start : start + BATCH_WRITE_MAX]]
+            pending: dict[str, Any] = {self._table: requests}
+            for attempt in range(self._max_attempts):
+                with storage_errors():
+                    response = self._client.batch_write_item(RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                self._backoff(attempt)
+            else:
+                raise StorageUnavailableError("the table keeps throttling writes; retry shortly", 2)
+
+    def _backoff(self, attempt: int) -> None:
+        # Full jitter, capped: spreads retries of many writers apart.
+        self._sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def _query(self, **kwargs: Any) -> Iterator[Item]:
+        kwargs["TableName"] = self._table
+        while True:
+            with storage_errors():
+                response = self._client.query(**kwargs)
+            yield from response.get("Items", [])
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    def window(self, building: str, room: str, after_ms: int, until_ms: int) -> list[Reading]:
+        """Readings with after_ms < ts <= until_ms: one Query that reads only the window."""
+        low, high = keys.window_bounds(after_ms, until_ms)
+        items = self._query(
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues={
+                ":pk": {"S": keys.room_pk(building, room)},
+                ":low": {"S": low},
+                ":high": {"S": high},
+            },
+        )
+        return [item_reading(i) for i in items]
+
+    def latest(self, building: str, room: str) -> Reading | None:
+        """The newest reading: a reverse Query with Limit 1."""
+        with storage_errors():
+            response = self._client.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+                ExpressionAttributeValues={
+                    ":pk": {"S": keys.room_pk(building, room)},
+                    ":low": {"S": keys.READINGS_LOW},
+                    ":high": {"S": keys.READINGS_HIGH},
+                },
+                ScanIndexForward=False,
+                Limit=1,
+            )
+        items = response.get("Items", [])
+        return item_reading(items[0]) if items else None
+
+    def page(
+        self,
+        building: str,
+        room: str,
+        from_ms: int,
+        to_ms: int,
+        limit: int,
+        after: Position | None,
+    ) -> tuple[list[Reading], bool]:
+        """Up to `limit` readings of [from, to) after `after`; reads at most limit + 1 items."""
+        low, high = keys.range_bounds(from_ms, to_ms)
+        pk = keys.room_pk(building, room)
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": pk},
+                ":low": {"S": low},
+                ":high": {"S": high},
+            },
+            "Limit": limit + 1,
+        }
+        if after is not None:
+            kwargs["ExclusiveStartKey"] = {
+                "pk": {"S": pk},
+                "sk": {"S": keys.reading_sk(after.ts_ms, after.sensor_id)},
+            }
+        found: list[Reading] = []
+        for item in self._query(**kwargs):
+            found.append(item_reading(item))
+            if len(found) > limit:
+                break
+        return found[:limit], len(found) > limit
+
+    def ping(self) -> None:
+        """DescribeTable: raises StorageUnavailableError if the table is missing or unreachable."""
+        with storage_errors():
+            self._client.describe_table(TableName=self._table)

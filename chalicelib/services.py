@@ -1,0 +1,142 @@
+"""Use cases: plain functions over the repository port. No Chalice, no boto3."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.domain.errors import MalformedRequestError, NotFoundError, ValidationError
+from chalicelib.domain.inputs import ParsedBatch, Rejection, parse_items
+from chalicelib.domain.models import (
+    FIXED_METRIC_UNITS,
+    Metric,
+    Position,
+    Reading,
+    ReadingPage,
+    WindowStats,
+    WriteResult,
+)
+from chalicelib.domain.units import TemperatureUnit, from_celsius
+from chalicelib.ports import ReadingRepository
+
+MAX_WINDOW_MINUTES = 1440
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    """What happened to one request's readings."""
+
+    accepted: int
+    duplicates: int
+    rejected: tuple[Rejection, ...]
+
+    def to_json(self) -> dict[str, object]:
+        """As the API answers it."""
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": [r.to_json() for r in self.rejected],
+        }
+
+
+def record_readings(repo: ReadingRepository, batch: ParsedBatch) -> IngestOutcome:
+    """Store the valid readings of a parsed request once each; report duplicates and rejections."""
+    result = repo.put_readings(batch.readings) if batch.readings else WriteResult()
+    return IngestOutcome(result.accepted, result.duplicates, tuple(batch.rejected))
+
+
+def ingest_items(
+    repo: ReadingRepository, items: Sequence[Any], *, now_ms: int, max_future_ms: int
+) -> IngestOutcome:
+    """Validate raw reading objects (from any ingest path) and store the valid ones once each."""
+    return record_readings(repo, parse_items(items, now_ms, max_future_ms))
+
+
+def metric_unit(metric: Metric, unit: TemperatureUnit) -> str:
+    """The unit a metric's values are given in."""
+    return unit.value if metric is Metric.TEMPERATURE else FIXED_METRIC_UNITS[metric]
+
+
+def summarize(
+    readings: Sequence[Reading], metric: Metric, unit: TemperatureUnit
+) -> tuple[int, float | None, float | None, float | None]:
+    """Count, mean, min and max of `metric` over the readings that measured it, in `unit`."""
+    values = [v for r in readings if (v := r.value(metric)) is not None]
+    if not values:
+        return 0, None, None, None
+    mean = math.fsum(values) / len(values)
+    low, high = min(values), max(values)
+    if metric is Metric.TEMPERATURE and unit is not TemperatureUnit.C:
+        mean, low, high = (from_celsius(x, unit) for x in (mean, low, high))
+    return len(values), mean, low, high
+
+
+def window_average(
+    repo: ReadingRepository,
+    building: str,
+    room: str,
+    *,
+    metric: Metric,
+    minutes: int,
+    at_ms: int,
+    unit: TemperatureUnit = TemperatureUnit.C,
+) -> WindowStats:
+    """Average, min and max of one metric of a room over the window (at - minutes, at]."""
+    if not 1 <= minutes <= MAX_WINDOW_MINUTES:
+        raise ValidationError(f"minutes: must be an integer from 1 to {MAX_WINDOW_MINUTES}")
+    start_ms = at_ms - minutes * 60_000
+    readings = repo.window(building, room, start_ms, at_ms)
+    count, mean, low, high = summarize(readings, metric, unit)
+    return WindowStats(
+        building=building,
+        room=room,
+        metric=metric,
+        unit=metric_unit(metric, unit),
+        start_ms=start_ms,
+        end_ms=at_ms,
+        count=count,
+        average=mean,
+        min=low,
+        max=high,
+    )
+
+
+def latest_reading(repo: ReadingRepository, building: str, room: str) -> Reading:
+    """The room's most recent reading; NotFoundError when it has none."""
+    reading = repo.latest(building, room)
+    if reading is None:
+        raise NotFoundError(f"room {building}/{room} has no readings")
+    return reading
+
+
+def list_readings(
+    repo: ReadingRepository,
+    building: str,
+    room: str,
+    *,
+    from_ms: int,
+    to_ms: int,
+    limit: int,
+    after: Position | None,
+) -> ReadingPage:
+    """One page of the room's readings in [from, to), ascending by timestamp then sensor."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationError(f"limit: must be an integer from 1 to {MAX_PAGE}")
+    if from_ms >= to_ms:
+        raise ValidationError("from: must be before to")
+    if after is not None and not from_ms <= after.ts_ms < to_ms:
+        raise MalformedRequestError("cursor: does not belong to this range")
+    items, more = repo.page(building, room, from_ms, to_ms, limit, after)
+    next_after = None
+    if more and items:
+        last = items[-1]
+        next_after = Position(ts_ms=last.ts_ms, sensor_id=last.sensor_id)
+    return ReadingPage(items=tuple(items), next_after=next_after)
+
+
+def check_health(repo: ReadingRepository) -> None:
+    """Raise StorageUnavailableError unless the store answers."""
+    repo.ping()

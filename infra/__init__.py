@@ -1,0 +1,1 @@
+"""Infrastructure: the table definition (one source of the key schema) and local tooling."""
