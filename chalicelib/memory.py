@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
+from typing import Any
 
 from chalicelib.domain.models import Position, Reading, WriteResult
+from chalicelib.domain.registry import ApiKey, Building, Page, Room, Sensor, Tenant
 
 _Key = tuple[int, str]
 
@@ -71,5 +73,112 @@ class InMemoryReadingRepository:
         selected = keys[lo:hi][: limit + 1]
         return [items[k] for k in selected[:limit]], len(selected) > limit
 
+    def has_readings(self, building: str, room: str) -> bool:
+        """Whether the room holds any reading."""
+        return bool(self._keys.get((building, room)))
+
+    def delete_room_data(self, building: str, room: str) -> int:
+        """Forget the room's readings."""
+        self._keys.pop((building, room), None)
+        return len(self._items.pop((building, room), {}))
+
     def ping(self) -> None:
         """Always answers."""
+
+
+def _page(items: dict[str, Any], limit: int, after: str | None) -> Page:
+    ids = sorted(i for i in items if after is None or i > after)
+    chosen = ids[:limit]
+    more = len(ids) > limit
+    return Page(items=tuple(items[i] for i in chosen), next_after=chosen[-1] if more else None)
+
+
+class InMemoryRegistryRepository:
+    """Tenants, buildings, rooms and sensors in dicts."""
+
+    def __init__(self) -> None:
+        self.tenants: dict[str, Tenant] = {}
+        self.buildings: dict[str, Building] = {}
+        self.rooms: dict[str, dict[str, Room]] = {}
+        self.sensors: dict[str, dict[str, Sensor]] = {}
+
+    def create_tenant(self, tenant: Tenant) -> bool:
+        return self.tenants.setdefault(tenant.tenant, tenant) is tenant
+
+    def get_tenant(self, tenant: str) -> Tenant | None:
+        return self.tenants.get(tenant)
+
+    def save_tenant(self, tenant: Tenant) -> None:
+        self.tenants[tenant.tenant] = tenant
+
+    def list_tenants(self, limit: int, after: str | None) -> Page:
+        return _page(self.tenants, limit, after)
+
+    def create_building(self, building: Building) -> bool:
+        return self.buildings.setdefault(building.building, building) is building
+
+    def get_building(self, building: str) -> Building | None:
+        return self.buildings.get(building)
+
+    def save_building(self, building: Building) -> None:
+        self.buildings[building.building] = building
+
+    def delete_building(self, building: str) -> None:
+        self.buildings.pop(building, None)
+        self.rooms.pop(building, None)
+
+    def list_buildings(self, tenant: str, limit: int, after: str | None) -> Page:
+        owned = {k: b for k, b in self.buildings.items() if b.tenant == tenant}
+        return _page(owned, limit, after)
+
+    def create_room(self, room: Room) -> bool:
+        rooms = self.rooms.setdefault(room.building, {})
+        return rooms.setdefault(room.room, room) is room
+
+    def get_room(self, building: str, room: str) -> Room | None:
+        return self.rooms.get(building, {}).get(room)
+
+    def save_room(self, room: Room) -> None:
+        self.rooms.setdefault(room.building, {})[room.room] = room
+
+    def delete_room(self, building: str, room: str) -> None:
+        self.rooms.get(building, {}).pop(room, None)
+
+    def list_rooms(self, building: str, limit: int, after: str | None) -> Page:
+        return _page(self.rooms.get(building, {}), limit, after)
+
+    def create_sensor(self, sensor: Sensor) -> bool:
+        sensors = self.sensors.setdefault(sensor.tenant, {})
+        return sensors.setdefault(sensor.sensor_id, sensor) is sensor
+
+    def get_sensor(self, tenant: str, sensor_id: str) -> Sensor | None:
+        return self.sensors.get(tenant, {}).get(sensor_id)
+
+    def save_sensor(self, sensor: Sensor) -> None:
+        self.sensors.setdefault(sensor.tenant, {})[sensor.sensor_id] = sensor
+
+    def delete_sensor(self, tenant: str, sensor_id: str) -> None:
+        self.sensors.get(tenant, {}).pop(sensor_id, None)
+
+    def list_sensors(self, tenant: str, limit: int, after: str | None) -> Page:
+        return _page(self.sensors.get(tenant, {}), limit, after)
+
+
+class InMemoryKeyRepository:
+    """API keys in a dict."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, ApiKey] = {}
+
+    def create_key(self, key: ApiKey) -> None:
+        self.keys[key.key_id] = key
+
+    def get_key(self, key_id: str) -> ApiKey | None:
+        return self.keys.get(key_id)
+
+    def save_key(self, key: ApiKey) -> None:
+        self.keys[key.key_id] = key
+
+    def list_keys(self, tenant: str | None, limit: int, after: str | None) -> Page:
+        owned = {k: v for k, v in self.keys.items() if v.tenant == tenant}
+        return _page(owned, limit, after)

@@ -19,7 +19,8 @@ from chalicelib.domain.models import (
     WriteResult,
 )
 from chalicelib.domain.units import TemperatureUnit, from_celsius
-from chalicelib.ports import ReadingRepository
+from chalicelib.ports import ReadingRepository, Repositories
+from chalicelib.registry import KnownRooms, resolve_rooms
 
 MAX_WINDOW_MINUTES = 1440
 MAX_PAGE = 1000
@@ -42,17 +43,33 @@ class IngestOutcome:
         }
 
 
-def record_readings(repo: ReadingRepository, batch: ParsedBatch) -> IngestOutcome:
-    """Store the valid readings of a parsed request once each; report duplicates and rejections."""
-    result = repo.put_readings(batch.readings) if batch.readings else WriteResult()
+def record_readings(
+    repos: Repositories,
+    tenant: str,
+    batch: ParsedBatch,
+    *,
+    now_ms: int,
+    known: KnownRooms | None = None,
+) -> IngestOutcome:
+    """Place the valid readings in the tenant's rooms and store each once; report the rest."""
+    resolve_rooms(repos.registry, tenant, batch, now_ms, known)
+    readings = batch.readings
+    result = repos.readings.put_readings(readings) if readings else WriteResult()
     return IngestOutcome(result.accepted, result.duplicates, tuple(batch.rejected))
 
 
 def ingest_items(
-    repo: ReadingRepository, items: Sequence[Any], *, now_ms: int, max_future_ms: int
+    repos: Repositories,
+    items: Sequence[Any],
+    *,
+    tenant: str,
+    now_ms: int,
+    max_future_ms: int,
+    known: KnownRooms | None = None,
 ) -> IngestOutcome:
     """Validate raw reading objects (from any ingest path) and store the valid ones once each."""
-    return record_readings(repo, parse_items(items, now_ms, max_future_ms))
+    batch = parse_items(items, now_ms, max_future_ms)
+    return record_readings(repos, tenant, batch, now_ms=now_ms, known=known)
 
 
 def metric_unit(metric: Metric, unit: TemperatureUnit) -> str:

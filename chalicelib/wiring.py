@@ -6,13 +6,15 @@ so AWS, LocalStack and the embedded emulator need no code branch.
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
-from chalicelib.ports import ReadingRepository
+from chalicelib.access import KeyCache
+from chalicelib.ports import ReadingRepository, Repositories
+from chalicelib.registry import KnownRooms
 from chalicelib.settings import get_settings, reset_settings
 
-_override: ReadingRepository | None = None
+_override: Repositories | None = None
 
 
 @cache
@@ -31,28 +33,68 @@ def aws_client(service: str) -> Any:
     return session.client(service, region_name=session.region_name or "us-east-1", config=config)
 
 
-@lru_cache(maxsize=1)
-def _dynamo_repository() -> ReadingRepository:
+@cache
+def _dynamo_repositories() -> Repositories:
+    from chalicelib.dynamo.registry import DynamoKeyRepository, DynamoRegistryRepository
     from chalicelib.dynamo.repository import DynamoReadingRepository
 
     settings = get_settings()
-    return DynamoReadingRepository(
-        aws_client("dynamodb"),
-        settings.table_name,
-        retention_days=settings.raw_retention_days,
-        max_attempts=settings.write_max_attempts,
+    client = aws_client("dynamodb")
+    return Repositories(
+        readings=DynamoReadingRepository(
+            client,
+            settings.table_name,
+            retention_days=settings.raw_retention_days,
+            max_attempts=settings.write_max_attempts,
+        ),
+        registry=DynamoRegistryRepository(client, settings.table_name),
+        keys=DynamoKeyRepository(client, settings.table_name),
     )
 
 
+def in_memory_repositories(readings: ReadingRepository | None = None) -> Repositories:
+    """Fresh in-memory repositories (tests, benchmarks)."""
+    from chalicelib.memory import (
+        InMemoryKeyRepository,
+        InMemoryReadingRepository,
+        InMemoryRegistryRepository,
+    )
+
+    return Repositories(
+        readings=readings or InMemoryReadingRepository(),
+        registry=InMemoryRegistryRepository(),
+        keys=InMemoryKeyRepository(),
+    )
+
+
+def repositories() -> Repositories:
+    """The repositories the handlers use: an override in tests, else DynamoDB."""
+    return _override if _override is not None else _dynamo_repositories()
+
+
 def reading_repository() -> ReadingRepository:
-    """The repository the handlers use: an override in tests, else DynamoDB."""
-    return _override if _override is not None else _dynamo_repository()
+    """The reading repository the handlers use."""
+    return repositories().readings
 
 
-def use_repository(repo: ReadingRepository | None) -> None:
-    """Make every handler use `repo` (None: back to DynamoDB)."""
+def use_repositories(repos: Repositories | None) -> None:
+    """Make every handler use `repos` (None: back to DynamoDB)."""
     global _override
-    _override = repo
+    _override = repos
+    key_cache().forget()
+    known_rooms.cache_clear()
+
+
+@cache
+def key_cache() -> KeyCache:
+    """Recently checked API keys (see access.KeyCache)."""
+    return KeyCache(get_settings().auth_cache_seconds)
+
+
+@cache
+def known_rooms() -> KnownRooms:
+    """Rooms recently confirmed to exist (see registry.KnownRooms)."""
+    return KnownRooms(get_settings().registry_cache_seconds)
 
 
 def reset() -> None:
@@ -60,5 +102,7 @@ def reset() -> None:
     global _override
     _override = None
     aws_client.cache_clear()
-    _dynamo_repository.cache_clear()
+    _dynamo_repositories.cache_clear()
+    key_cache.cache_clear()
+    known_rooms.cache_clear()
     reset_settings()

@@ -185,12 +185,30 @@ def local_stack(
             emulator.stop()
 
 
+def local_keys(endpoint: str, table_name: str, tenant: str = "local") -> dict[str, str]:
+    """Create `tenant` (if missing) and fresh admin and ingest keys, through the CLI code."""
+    os.environ.update(aws_env(endpoint, table_name))
+    from chalicelib import wiring
+    from chalicelib.cli.keys import bootstrap_key
+    from chalicelib.domain.registry import Scope
+
+    wiring.reset()
+    admin = bootstrap_key(tenant, [Scope.ADMIN, Scope.READ, Scope.INGEST], "make run admin")
+    ingest = bootstrap_key(tenant, [Scope.INGEST], "make run device")
+    return {"admin": admin["key"], "ingest": ingest["key"]}
+
+
 def run(api_port: int, emulator_port: int) -> None:
-    """`make run`: start everything, print the URLs, wait for Ctrl-C."""
+    """`make run`: start everything, print the URLs and keys, wait for Ctrl-C."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with local_stack(api_port, emulator_port) as (endpoint, api, process):
+        keys = local_keys(endpoint, os.environ.get("ROOMTEMP_TABLE_NAME", "roomtemp"))
         print(f"\n  roomtemp API   {api}   (try {api}/health)")
         print(f"  emulator       {endpoint}   (DynamoDB; data kept in memory)")
+        print("  tenant         local")
+        print(f"  admin key      {keys['admin']}   (admin, read, ingest)")
+        print(f"  ingest key     {keys['ingest']}   (ingest only)")
+        print(f"\n  curl -H 'Authorization: Bearer {keys['admin']}' {api}/buildings")
         print("  Ctrl-C stops everything.\n", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             process.wait()

@@ -1,18 +1,17 @@
-"""GET /health: 200 when the table answers, 503 otherwise."""
+"""GET /health: 200 when the table answers, 503 otherwise. Needs no key."""
 
 from __future__ import annotations
 
 from chalice.app import Blueprint
 
 from chalicelib import services
-from chalicelib.api.http import translate_errors
+from chalicelib.api.auth import PUBLIC, route
 from chalicelib.wiring import reading_repository
 
 health = Blueprint(__name__)
 
 
-@health.route("/health", methods=["GET"])
-@translate_errors
+@route(health, "/health", "GET", PUBLIC)
 def get_health() -> dict[str, str]:
     """Liveness of the API and its table."""
     services.check_health(reading_repository())

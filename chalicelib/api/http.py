@@ -16,6 +16,8 @@ from chalicelib.domain.timeutil import parse_iso
 
 STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.MalformedRequestError: 400,
+    errors.UnauthenticatedError: 401,
+    errors.ForbiddenError: 403,
     errors.NotFoundError: 404,
     errors.ConflictError: 409,
     errors.PayloadTooLargeError: 413,

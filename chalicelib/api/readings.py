@@ -1,4 +1,4 @@
-"""Readings routes: POST /readings and the per-room reads."""
+"""Readings routes: POST /readings and the per-room reads, all scoped to the caller's tenant."""
 
 from __future__ import annotations
 
@@ -6,38 +6,39 @@ from typing import Any
 
 from chalice.app import Blueprint, Response
 
-from chalicelib import services
-from chalicelib.api.http import (
-    enum_param,
-    identifier,
-    int_param,
-    json_body,
-    query,
-    time_param,
-    translate_errors,
-)
+from chalicelib import access, registry, services
+from chalicelib.api.auth import route
+from chalicelib.api.http import enum_param, identifier, int_param, json_body, query, time_param
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.errors import MalformedRequestError
 from chalicelib.domain.inputs import parse_readings
 from chalicelib.domain.models import Metric, Position
+from chalicelib.domain.registry import Principal, Scope
 from chalicelib.domain.timeutil import now_ms
 from chalicelib.domain.units import TemperatureUnit
 from chalicelib.settings import get_settings
-from chalicelib.wiring import reading_repository
+from chalicelib.wiring import known_rooms, repositories
 
 readings = Blueprint(__name__)
 DAY_MS = 86_400_000
 ROOM = "/buildings/{building}/rooms/{room}"
 
 
-@readings.route("/readings", methods=["POST"])
-@translate_errors
-def post_readings() -> Response:
+@route(readings, "/readings", "POST", Scope.INGEST)
+def post_readings(principal: Principal) -> Response:
     """Store one reading or a batch of up to 1000; 201, 207 (some rejected) or 422 (all)."""
     request = readings.current_request
-    max_future_ms = get_settings().max_future_seconds * 1000
-    batch = parse_readings(json_body(request), now_ms(), max_future_ms)
-    outcome = services.record_readings(reading_repository(), batch)
+    now = now_ms()
+    batch = parse_readings(json_body(request), now, get_settings().max_future_seconds * 1000)
+    outcome = services.record_readings(
+        repositories(), access.tenant_of(principal), batch, now_ms=now, known=known_rooms()
+    )
+    if batch.single and outcome.rejected:
+        rejection = outcome.rejected[0]
+        status = 404 if rejection.code == "NotFound" else 422
+        return Response(
+            body={"Code": rejection.code, "Message": rejection.message}, status_code=status
+        )
     body = outcome.to_json()
     if not batch.readings:
         body = {"Code": "ValidationError", "Message": "every reading was rejected", **body}
@@ -45,18 +46,22 @@ def post_readings() -> Response:
     return Response(body=body, status_code=207 if outcome.rejected else 201)
 
 
-def _room(building: str, room: str) -> tuple[str, str]:
-    return identifier(building, "building"), identifier(room, "room")
+def scoped_room(principal: Principal, building: str, room: str) -> tuple[str, str]:
+    """Valid identifiers of a room of the caller's tenant (404 for anyone else's)."""
+    building, room = identifier(building, "building"), identifier(room, "room")
+    registry.check_room(
+        repositories().registry, access.tenant_of(principal), building, room, known_rooms()
+    )
+    return building, room
 
 
-@readings.route(ROOM + "/average", methods=["GET"])
-@translate_errors
-def get_average(building: str, room: str) -> dict[str, Any]:
+@route(readings, ROOM + "/average", "GET", Scope.READ)
+def get_average(principal: Principal, building: str, room: str) -> dict[str, Any]:
     """Average, min and max of a metric over (at - minutes, at]."""
-    building, room = _room(building, room)
+    building, room = scoped_room(principal, building, room)
     params = query(readings.current_request)
     stats = services.window_average(
-        reading_repository(),
+        repositories().readings,
         building,
         room,
         metric=enum_param(params, "metric", Metric, Metric.TEMPERATURE),
@@ -67,20 +72,18 @@ def get_average(building: str, room: str) -> dict[str, Any]:
     return stats.to_json()
 
 
-@readings.route(ROOM + "/latest", methods=["GET"])
-@translate_errors
-def get_latest(building: str, room: str) -> dict[str, object]:
+@route(readings, ROOM + "/latest", "GET", Scope.READ)
+def get_latest(principal: Principal, building: str, room: str) -> dict[str, object]:
     """The room's most recent reading (404 if none)."""
-    building, room = _room(building, room)
+    building, room = scoped_room(principal, building, room)
     unit = enum_param(query(readings.current_request), "unit", TemperatureUnit, TemperatureUnit.C)
-    return services.latest_reading(reading_repository(), building, room).to_json(unit)
+    return services.latest_reading(repositories().readings, building, room).to_json(unit)
 
 
-@readings.route(ROOM + "/readings", methods=["GET"])
-@translate_errors
-def get_readings(building: str, room: str) -> dict[str, Any]:
+@route(readings, ROOM + "/readings", "GET", Scope.READ)
+def get_readings(principal: Principal, building: str, room: str) -> dict[str, Any]:
     """A page of the room's readings in [from, to), with an opaque cursor to the next page."""
-    building, room = _room(building, room)
+    building, room = scoped_room(principal, building, room)
     params = query(readings.current_request)
     now = now_ms()
     from_ms = time_param(params, "from", now - DAY_MS)
@@ -103,7 +106,7 @@ def get_readings(building: str, room: str) -> dict[str, Any]:
             raise MalformedRequestError("cursor: not a cursor this API issued") from None
     unit = enum_param(params, "unit", TemperatureUnit, TemperatureUnit.C)
     page = services.list_readings(
-        reading_repository(),
+        repositories().readings,
         building,
         room,
         from_ms=from_ms,

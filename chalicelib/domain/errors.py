@@ -51,3 +51,15 @@ class StorageUnavailableError(DomainError):
     def __init__(self, message: str, retry_after_s: int = 1) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class UnauthenticatedError(DomainError):
+    """No key, or a key that is unknown, revoked, expired or of a disabled tenant (HTTP 401)."""
+
+    code = "Unauthorized"
+
+
+class ForbiddenError(DomainError):
+    """A valid key without the scope the route needs (HTTP 403)."""
+
+    code = "Forbidden"

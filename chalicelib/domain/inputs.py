@@ -32,6 +32,7 @@ _IDENTIFIER_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 MAX_BATCH = 1000
 MAX_TEMPERATURE_C = 1000.0
 DEFAULT_SENSOR = "default"
+UNRESOLVED = ""
 
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, strict=True)]
 Number = Annotated[float, Field(strict=True)]
@@ -49,8 +50,8 @@ class ReadingIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
-    building: Identifier
-    room: Identifier
+    building: Identifier | None = None
+    room: Identifier | None = None
     sensor_id: Identifier = DEFAULT_SENSOR
     timestamp: Annotated[
         str | int | float | None,
@@ -75,6 +76,12 @@ class ReadingIn(BaseModel):
 
     @model_validator(mode="after")
     def _check_rules(self) -> ReadingIn:
+        if (self.building is None) != (self.room is None):
+            raise ValueError("building and room go together: give both, or neither")
+        if self.building is None and "sensor_id" not in self.model_fields_set:
+            raise ValueError(
+                "building and room are required (or the sensor_id of a registered sensor)"
+            )
         if self.temperature is None and self.humidity is None and self.co2 is None:
             raise ValueError("at least one of temperature, humidity, co2 is required")
         if self.temperature is not None and to_celsius(self.temperature, self.unit) < (
@@ -101,9 +108,10 @@ class ReadingIn(BaseModel):
         temperature = self.temperature
         if temperature is not None and self.unit is not TemperatureUnit.C:
             temperature = to_celsius(temperature, self.unit)
+        # A sensor-only reading has no room yet: the registry resolves it (UNRESOLVED).
         return Reading.model_construct(
-            building=self.building,
-            room=self.room,
+            building=self.building or UNRESOLVED,
+            room=self.room or UNRESOLVED,
             sensor_id=self.sensor_id,
             ts_ms=ts_ms,
             temperature=temperature,
@@ -131,7 +139,20 @@ class ParsedBatch:
 
     single: bool
     readings: list[Reading] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)  # request index of each valid reading
     rejected: list[Rejection] = field(default_factory=list)
+
+    def add(self, index: int, reading: Reading) -> None:
+        """Keep a valid reading with its request index."""
+        self.readings.append(reading)
+        self.positions.append(index)
+
+    def reject(self, index: int, code: str, message: str) -> None:
+        """Turn the valid reading at request `index` into a rejection."""
+        at = self.positions.index(index)
+        del self.readings[at], self.positions[at]
+        self.rejected.append(Rejection(index, code, message))
+        self.rejected.sort(key=lambda r: r.index)
 
 
 _BATCH_ADAPTER: TypeAdapter[list[ReadingIn]] = TypeAdapter(list[ReadingIn])
@@ -163,7 +184,9 @@ def parse_readings(body: Any, now_ms: int, max_future_ms: int) -> ParsedBatch:
     if not isinstance(body, dict):
         raise MalformedRequestError('body must be a reading object or {"readings": [...]}')
     if "readings" not in body:
-        return ParsedBatch(single=True, readings=[parse_one(body, now_ms, max_future_ms)])
+        return ParsedBatch(
+            single=True, readings=[parse_one(body, now_ms, max_future_ms)], positions=[0]
+        )
     if len(body) != 1:
         raise MalformedRequestError('a batch body has only the key "readings"')
     items = body["readings"]
@@ -199,7 +222,7 @@ def parse_items(items: Sequence[Any], now_ms: int, max_future_ms: int) -> Parsed
         if model is None:
             continue
         try:
-            batch.readings.append(model.to_reading(now_ms, max_future_ms))
+            batch.add(index, model.to_reading(now_ms, max_future_ms))
         except ValidationError as exc:
             batch.rejected.append(Rejection(index, exc.code, exc.message))
     batch.rejected.sort(key=lambda r: r.index)

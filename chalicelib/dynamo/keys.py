@@ -57,3 +57,48 @@ def range_bounds(from_ms: int, to_ms: int) -> tuple[str, str]:
 # Every reading sk lies between these; other item types in a room partition must sort outside.
 READINGS_LOW = "0"
 READINGS_HIGH = "9999-12-31T23:59:59.999Z" + SEP + HIGH
+
+
+# -- registry and access items ---------------------------------------------------------------
+# Index `gsi1` (sparse: only items that carry gsi1pk) lists a tenant's buildings and keys.
+GSI1 = "gsi1"
+META = "@meta"
+ROOM_PREFIX = "r#"
+SENSOR_PREFIX = "s#"
+TENANTS_PK = "@tenants"
+
+
+def tenant_key(tenant: str) -> tuple[str, str]:
+    """(pk, sk) of a tenant's item; all tenants share one small partition."""
+    return TENANTS_PK, tenant
+
+
+def building_key(building: str) -> tuple[str, str]:
+    """(pk, sk) of a building's item: the building id is unique across tenants."""
+    return f"@b{SEP}{building}", META
+
+
+def building_index(tenant: str, building: str) -> tuple[str, str]:
+    """(gsi1pk, gsi1sk) that lists a building under its tenant."""
+    return f"@t{SEP}{tenant}{SEP}buildings", building
+
+
+def room_key(building: str, room: str) -> tuple[str, str]:
+    """(pk, sk) of a room's registry item, in its building's partition."""
+    return building_key(building)[0], ROOM_PREFIX + room
+
+
+def sensor_key(tenant: str, sensor_id: str) -> tuple[str, str]:
+    """(pk, sk) of a registered sensor: sensor ids are unique within a tenant."""
+    return f"@t{SEP}{tenant}", SENSOR_PREFIX + sensor_id
+
+
+def api_key_key(key_id: str) -> tuple[str, str]:
+    """(pk, sk) of an API key's item, looked up by key id on every request."""
+    return f"@k{SEP}{key_id}", META
+
+
+def api_key_index(tenant: str | None, key_id: str) -> tuple[str, str]:
+    """(gsi1pk, gsi1sk) that lists a key under its tenant (operator keys under `@operator`)."""
+    owner = "@operator" if tenant is None else f"@t{SEP}{tenant}"
+    return f"{owner}{SEP}keys", key_id

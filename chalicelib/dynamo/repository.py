@@ -127,9 +127,11 @@ class DynamoReadingRepository:
 
     def batch_write(self, items: Sequence[Item]) -> None:
         """Put items in chunks of 25; retry UnprocessedItems with backoff until all are stored."""
-        for start in range(0, len(items), BATCH_WRITE_MAX):
-            requests = [{"PutRequest": {"Item": i}} for i in items[start : start + BATCH_WRITE_MAX]]
-            pending: dict[str, Any] = {self._table: requests}
+        self._batch([{"PutRequest": {"Item": i}} for i in items])
+
+    def _batch(self, requests: Sequence[dict[str, Any]]) -> None:
+        for start in range(0, len(requests), BATCH_WRITE_MAX):
+            pending: dict[str, Any] = {self._table: list(requests[start : start + BATCH_WRITE_MAX])}
             for attempt in range(self._max_attempts):
                 with storage_errors():
                     response = self._client.batch_write_item(RequestItems=pending)
@@ -219,6 +221,33 @@ class DynamoReadingRepository:
             if len(found) > limit:
                 break
         return found[:limit], len(found) > limit
+
+    def has_readings(self, building: str, room: str) -> bool:
+        """Whether the room holds any reading: a Query that reads at most one item."""
+        with storage_errors():
+            response = self._client.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+                ExpressionAttributeValues={
+                    ":pk": {"S": keys.room_pk(building, room)},
+                    ":low": {"S": keys.READINGS_LOW},
+                    ":high": {"S": keys.READINGS_HIGH},
+                },
+                ProjectionExpression="pk",
+                Limit=1,
+            )
+        return bool(response.get("Items"))
+
+    def delete_room_data(self, building: str, room: str) -> int:
+        """Delete every item of the room's partition (readings and aggregates), 25 per request."""
+        items = self._query(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": keys.room_pk(building, room)}},
+            ProjectionExpression="pk, sk",
+        )
+        requests = [{"DeleteRequest": {"Key": item}} for item in items]
+        self._batch(requests)
+        return len(requests)
 
     def ping(self) -> None:
         """DescribeTable: raises StorageUnavailableError if the table is missing or unreachable."""

@@ -1,0 +1,206 @@
+"""Access use cases: API keys (issue, authenticate, revoke) and tenants. No Chalice, no boto3."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Iterable
+
+from chalicelib.domain.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    UnauthenticatedError,
+    ValidationError,
+)
+from chalicelib.domain.inputs import check_identifier
+from chalicelib.domain.registry import ApiKey, Page, Principal, Scope, Tenant, effective_scopes
+from chalicelib.ports import KeyRepository, RegistryRepository
+
+TOKEN_PREFIX = "rt"
+_TOKEN_RE = re.compile(r"rt_([0-9a-f]{16})_([A-Za-z0-9_-]{32})")
+TENANT_SCOPES = frozenset({Scope.INGEST, Scope.READ, Scope.ADMIN})
+
+
+def hash_secret(secret: str) -> str:
+    """The stored form of a key's secret (the secret has 192 random bits: no slow hash needed)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_key(
+    keys: KeyRepository,
+    registry: RegistryRepository,
+    *,
+    tenant: str | None,
+    scopes: Iterable[Scope],
+    name: str,
+    now_ms: int,
+    expires_ms: int | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its token; the token is shown once and never stored."""
+    wanted = frozenset(scopes)
+    if not wanted:
+        raise ValidationError("scopes: at least one scope is required")
+    if tenant is None and wanted != {Scope.OPERATOR}:
+        raise ValidationError("scopes: a key without a tenant can only be an operator key")
+    if tenant is not None:
+        if Scope.OPERATOR in wanted:
+            raise ValidationError("scopes: operator keys belong to no tenant")
+        if registry.get_tenant(tenant) is None:
+            raise NotFoundError(f"tenant {tenant} does not exist")
+    if expires_ms is not None and expires_ms <= now_ms:
+        raise ValidationError("expires_at: must be in the future")
+    key_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(24)
+    key = ApiKey(
+        key_id=key_id,
+        tenant=tenant,
+        scopes=wanted,
+        name=name,
+        secret_hash=hash_secret(secret),
+        created_ms=now_ms,
+        expires_ms=expires_ms,
+    )
+    keys.create_key(key)
+    return key, f"{TOKEN_PREFIX}_{key_id}_{secret}"
+
+
+class KeyCache:
+    """Keys and tenant states seen recently, so a warm Lambda needs no read per request.
+
+    A revoked key or a disabled tenant stops working within `ttl_s` everywhere (immediately in the
+    process that revoked it). The same trade-off API Gateway makes when it caches an authorizer.
+    """
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[str, tuple[float, ApiKey | None, bool]] = {}
+
+    def get(self, key_id: str) -> tuple[ApiKey | None, bool] | None:
+        entry = self._entries.get(key_id)
+        if entry is None or time.monotonic() - entry[0] > self.ttl_s:
+            return None
+        return entry[1], entry[2]
+
+    def put(self, key_id: str, key: ApiKey | None, tenant_enabled: bool) -> None:
+        if self.ttl_s > 0:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[key_id] = (time.monotonic(), key, tenant_enabled)
+
+    def forget(self, key_id: str | None = None) -> None:
+        if key_id is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(key_id, None)
+
+
+def authenticate(
+    keys: KeyRepository,
+    registry: RegistryRepository,
+    token: str | None,
+    now_ms: int,
+    cache: KeyCache | None = None,
+) -> Principal:
+    """The caller behind a token; UnauthenticatedError for missing/unknown/revoked/expired keys."""
+    if not token:
+        raise UnauthenticatedError("an API key is required: Authorization: Bearer <key>")
+    match = _TOKEN_RE.fullmatch(token)
+    if match is None:
+        raise UnauthenticatedError("the API key is not valid")
+    key_id, secret = match.groups()
+    cached = cache.get(key_id) if cache is not None else None
+    if cached is None:
+        key = keys.get_key(key_id)
+        tenant_enabled = True
+        if key is not None and key.tenant is not None:
+            tenant = registry.get_tenant(key.tenant)
+            tenant_enabled = tenant is not None and not tenant.disabled
+        if cache is not None:
+            cache.put(key_id, key, tenant_enabled)
+    else:
+        key, tenant_enabled = cached
+    if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(secret)):
+        raise UnauthenticatedError("the API key is not valid")
+    if key.revoked_ms is not None:
+        raise UnauthenticatedError("the API key was revoked")
+    if key.expires_ms is not None and key.expires_ms <= now_ms:
+        raise UnauthenticatedError("the API key has expired")
+    if not tenant_enabled:
+        raise UnauthenticatedError("the API key's tenant is disabled")
+    return Principal(key_id=key.key_id, tenant=key.tenant, scopes=effective_scopes(key.scopes))
+
+
+def require(principal: Principal, scope: Scope) -> None:
+    """ForbiddenError unless the principal holds `scope`."""
+    if not principal.can(scope):
+        raise ForbiddenError(f"this key lacks the '{scope.value}' scope")
+
+
+def tenant_of(principal: Principal) -> str:
+    """The caller's tenant (operator keys have none and may not touch tenant data)."""
+    if principal.tenant is None:
+        raise ForbiddenError("operator keys manage tenants; they hold no tenant's data")
+    return principal.tenant
+
+
+def list_keys(keys: KeyRepository, tenant: str, limit: int, after: str | None) -> Page:
+    """The tenant's keys, without secrets."""
+    return keys.list_keys(tenant, limit, after)
+
+
+def revoke_key(
+    keys: KeyRepository, tenant: str, key_id: str, now_ms: int, cache: KeyCache | None = None
+) -> ApiKey:
+    """Revoke one of the tenant's keys (idempotent); 404 for another tenant's key."""
+    key = keys.get_key(key_id)
+    if key is None or key.tenant != tenant:
+        raise NotFoundError(f"key {key_id} does not exist")
+    if key.revoked_ms is None:
+        key = key.model_copy(update={"revoked_ms": now_ms})
+        keys.save_key(key)
+    if cache is not None:
+        cache.forget(key_id)
+    return key
+
+
+def create_tenant(registry: RegistryRepository, tenant: str, name: str, now_ms: int) -> Tenant:
+    """Create a tenant; 409 if the id is taken."""
+    check_identifier(tenant, "tenant")
+    created = Tenant(tenant=tenant, name=name or tenant, created_ms=now_ms)
+    if not registry.create_tenant(created):
+        raise ConflictError(f"tenant {tenant} already exists")
+    return created
+
+
+def ensure_tenant(registry: RegistryRepository, tenant: str, now_ms: int) -> Tenant:
+    """The tenant, created if missing (bootstrap)."""
+    existing = registry.get_tenant(tenant)
+    if existing is not None:
+        return existing
+    check_identifier(tenant, "tenant")
+    created = Tenant(tenant=tenant, name=tenant, created_ms=now_ms)
+    registry.create_tenant(created)
+    return registry.get_tenant(tenant) or created
+
+
+def get_tenant(registry: RegistryRepository, tenant: str) -> Tenant:
+    """One tenant; 404 if unknown."""
+    found = registry.get_tenant(tenant)
+    if found is None:
+        raise NotFoundError(f"tenant {tenant} does not exist")
+    return found
+
+
+def set_tenant_disabled(
+    registry: RegistryRepository, tenant: str, disabled: bool, cache: KeyCache | None = None
+) -> Tenant:
+    """Disable (or enable) a tenant: its keys stop (or start) working; its data stays."""
+    found = get_tenant(registry, tenant).model_copy(update={"disabled": disabled})
+    registry.save_tenant(found)
+    if cache is not None:
+        cache.forget()
+    return found

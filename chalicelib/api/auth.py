@@ -1,0 +1,74 @@
+"""Route registration with its access rule: every route declares the scope it needs (or PUBLIC).
+
+The rule table (ROUTE_RULES) is what the authorization matrix test is generated from, so a route
+registered without a rule cannot exist. The check runs in the view's Lambda, identically in AWS,
+`chalice local` and chalice.test.Client; see docs/decisions.md for why not a gateway authorizer.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from chalice.app import Blueprint, Request
+
+from chalicelib import access
+from chalicelib.api.http import domain_error_response
+from chalicelib.domain.errors import DomainError, UnauthenticatedError
+from chalicelib.domain.registry import Principal, Scope
+from chalicelib.domain.timeutil import now_ms
+from chalicelib.wiring import key_cache, repositories
+
+PUBLIC: Scope | None = None
+ROUTE_RULES: dict[tuple[str, str], Scope | None] = {}
+
+
+def token_of(request: Request) -> str | None:
+    """The API key sent as `Authorization: Bearer <key>` or as `x-api-key: <key>`."""
+    headers = request.headers
+    authorization = headers.get("authorization") if headers else None
+    if authorization:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise UnauthenticatedError("use Authorization: Bearer <key>")
+        return str(value).strip()
+    api_key = headers.get("x-api-key") if headers else None
+    return str(api_key).strip() if api_key else None
+
+
+def principal_of(request: Request) -> Principal:
+    """Authenticate the request's key."""
+    repos = repositories()
+    return access.authenticate(repos.keys, repos.registry, token_of(request), now_ms(), key_cache())
+
+
+def route(
+    bp: Blueprint, path: str, method: str, scope: Scope | None, **options: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register `view` for `method path`, behind the `scope` check (PUBLIC: none).
+
+    A protected view receives the caller as its `principal` keyword; domain errors raised anywhere
+    below become their HTTP answers here.
+    """
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def handler(**params: Any) -> Any:
+            try:
+                if scope is not None:
+                    principal = principal_of(bp.current_request)
+                    access.require(principal, scope)
+                    params["principal"] = principal
+                return view(**params)
+            except DomainError as exc:
+                response = domain_error_response(exc)
+                if isinstance(exc, UnauthenticatedError):
+                    response.headers["WWW-Authenticate"] = 'Bearer realm="roomtemp"'
+                return response
+
+        ROUTE_RULES[(path, method)] = scope
+        bp.route(path, methods=[method], **options)(handler)
+        return view
+
+    return decorator

@@ -1,0 +1,78 @@
+"""Request bodies of the registry and access routes (pydantic: the same models feed the docs)."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+
+from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.inputs import Identifier, describe_errors
+from chalicelib.domain.registry import Scope
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BuildingIn(_Body):
+    building: Identifier
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    metadata: dict[str, Any] | None = None
+
+
+class RoomIn(_Body):
+    room: Identifier
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    metadata: dict[str, Any] | None = None
+
+
+class SensorIn(_Body):
+    sensor_id: Identifier
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    metadata: dict[str, Any] | None = None
+    building: Identifier | None = None
+    room: Identifier | None = None
+
+
+class PatchIn(_Body):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    metadata: dict[str, Any] | None = None
+
+
+class AssignIn(_Body):
+    building: Identifier
+    room: Identifier
+
+
+class KeyIn(_Body):
+    scopes: list[Scope] = Field(min_length=1)
+    name: str = Field(default="", max_length=200)
+    expires_at: str | None = Field(default=None, description="ISO 8601 with offset")
+
+
+class TenantIn(_Body):
+    tenant: Identifier
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class TenantPatch(_Body):
+    disabled: bool
+
+
+def parse_body(model: type[T], body: Any) -> T:
+    """Validate a JSON body against `model`; 422 with a readable message otherwise."""
+    if not isinstance(body, dict):
+        raise ValidationError("body must be a JSON object")
+    try:
+        return model.model_validate(body)
+    except PydanticValidationError as exc:
+        raise ValidationError(describe_errors(exc)) from None
+
+
+def changes_of(patch: PatchIn) -> dict[str, Any]:
+    """The fields a PATCH body actually sets."""
+    return {name: getattr(patch, name) for name in patch.model_fields_set}

@@ -1,0 +1,1 @@
+"""Operator command line: `python -m chalicelib.cli <command> ...` (see README)."""
