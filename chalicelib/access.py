@@ -77,19 +77,20 @@ class KeyCache:
 
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
-        self._entries: dict[str, tuple[float, ApiKey | None, bool]] = {}
+        self._entries: dict[str, tuple[float, ApiKey | None, bool, Principal | None]] = {}
 
-    def get(self, key_id: str) -> tuple[ApiKey | None, bool] | None:
+    def get(self, key_id: str) -> tuple[ApiKey | None, bool, Principal | None] | None:
         entry = self._entries.get(key_id)
         if entry is None or time.monotonic() - entry[0] > self.ttl_s:
             return None
-        return entry[1], entry[2]
+        return entry[1], entry[2], entry[3]
 
     def put(self, key_id: str, key: ApiKey | None, tenant_enabled: bool) -> None:
         if self.ttl_s > 0:
             if len(self._entries) > 10_000:
                 self._entries.clear()
-            self._entries[key_id] = (time.monotonic(), key, tenant_enabled)
+            principal = None if key is None else principal_of_key(key)
+            self._entries[key_id] = (time.monotonic(), key, tenant_enabled, principal)
 
     def forget(self, key_id: str | None = None) -> None:
         if key_id is None:
@@ -113,6 +114,7 @@ def authenticate(
         raise UnauthenticatedError("the API key is not valid")
     key_id, secret = match.groups()
     cached = cache.get(key_id) if cache is not None else None
+    principal = None
     if cached is None:
         key = keys.get_key(key_id)
         tenant_enabled = True
@@ -122,7 +124,7 @@ def authenticate(
         if cache is not None:
             cache.put(key_id, key, tenant_enabled)
     else:
-        key, tenant_enabled = cached
+        key, tenant_enabled, principal = cached
     if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(secret)):
         raise UnauthenticatedError("the API key is not valid")
     if key.revoked_ms is not None:
@@ -131,6 +133,11 @@ def authenticate(
         raise UnauthenticatedError("the API key has expired")
     if not tenant_enabled:
         raise UnauthenticatedError("the API key's tenant is disabled")
+    return principal or principal_of_key(key)
+
+
+def principal_of_key(key: ApiKey) -> Principal:
+    """The caller a valid key stands for."""
     return Principal(key_id=key.key_id, tenant=key.tenant, scopes=effective_scopes(key.scopes))
 
 

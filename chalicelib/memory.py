@@ -18,6 +18,15 @@ class InMemoryReadingRepository:
     def __init__(self) -> None:
         self._keys: dict[tuple[str, str], list[_Key]] = {}
         self._items: dict[tuple[str, str], dict[_Key, Reading]] = {}
+        self._unsorted: set[tuple[str, str]] = set()
+
+    def _sorted_keys(self, building: str, room: str) -> list[_Key]:
+        place = (building, room)
+        keys = self._keys.get(place, [])
+        if place in self._unsorted:
+            keys.sort()
+            self._unsorted.discard(place)
+        return keys
 
     def put_readings(self, readings: Sequence[Reading]) -> WriteResult:
         """Store readings not stored yet; count the rest as duplicates."""
@@ -31,16 +40,15 @@ class InMemoryReadingRepository:
                 continue
             items[key] = reading
             keys = self._keys.setdefault(room, [])
-            if not keys or keys[-1] < key:
-                keys.append(key)
-            else:
-                bisect.insort(keys, key)
+            if keys and keys[-1] > key:
+                self._unsorted.add(room)  # sorted on the next read: writes stay O(1)
+            keys.append(key)
             accepted += 1
         return WriteResult(accepted=accepted, duplicates=duplicates)
 
     def window(self, building: str, room: str, after_ms: int, until_ms: int) -> list[Reading]:
         """Readings with after_ms < ts <= until_ms."""
-        keys = self._keys.get((building, room), [])
+        keys = self._sorted_keys(building, room)
         items = self._items.get((building, room), {})
         lo = bisect.bisect_left(keys, (after_ms + 1, ""))
         hi = bisect.bisect_left(keys, (until_ms + 1, ""))
@@ -48,7 +56,7 @@ class InMemoryReadingRepository:
 
     def latest(self, building: str, room: str) -> Reading | None:
         """The most recent reading of the room."""
-        keys = self._keys.get((building, room))
+        keys = self._sorted_keys(building, room)
         if not keys:
             return None
         return self._items[(building, room)][keys[-1]]
@@ -63,7 +71,7 @@ class InMemoryReadingRepository:
         after: Position | None,
     ) -> tuple[list[Reading], bool]:
         """Up to `limit` readings in [from_ms, to_ms) strictly after `after`."""
-        keys = self._keys.get((building, room), [])
+        keys = self._sorted_keys(building, room)
         items = self._items.get((building, room), {})
         if after is None:
             lo = bisect.bisect_left(keys, (from_ms, ""))
@@ -80,6 +88,7 @@ class InMemoryReadingRepository:
     def delete_room_data(self, building: str, room: str) -> int:
         """Forget the room's readings."""
         self._keys.pop((building, room), None)
+        self._unsorted.discard((building, room))
         return len(self._items.pop((building, room), {}))
 
     def ping(self) -> None:

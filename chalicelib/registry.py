@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.domain.errors import ConflictError, NotFoundError, ValidationError
@@ -367,9 +368,7 @@ def resolve_rooms(
             batch.reject(index, "ValidationError", f"sensor {reading.sensor_id} has no room")
         else:
             at = batch.positions.index(index)
-            batch.readings[at] = reading.model_copy(
-                update={"building": sensor.building, "room": sensor.room}
-            )
+            batch.readings[at] = replace(reading, building=sensor.building, room=sensor.room)
     verdicts: dict[tuple[str, str], str | None] = {}
     for index, reading in list(zip(batch.positions, batch.readings, strict=True)):
         place = (reading.building, reading.room)

@@ -11,10 +11,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
     StringConstraints,
     TypeAdapter,
-    field_validator,
-    model_validator,
 )
 from pydantic import ValidationError as PydanticValidationError
 
@@ -54,9 +55,8 @@ class ReadingIn(BaseModel):
     room: Identifier | None = None
     sensor_id: Identifier = DEFAULT_SENSOR
     timestamp: Annotated[
-        str | int | float | None,
+        StrictStr | StrictInt | StrictFloat | None,
         Field(
-            union_mode="left_to_right",
             description="ISO 8601 with offset or Z, or Unix epoch seconds; default: receive time",
             json_schema_extra={"examples": ["2026-11-25T10:15:00Z", 1795601700]},
         ),
@@ -66,36 +66,20 @@ class ReadingIn(BaseModel):
     humidity: Annotated[float, Field(strict=True, ge=0, le=100)] | None = None
     co2: Annotated[float, Field(strict=True, ge=0, le=100_000)] | None = None
 
-    @field_validator("timestamp", mode="before")
-    @classmethod
-    def _timestamp_is_strict(cls, value: Any) -> Any:
-        # bool is an int in Python; a JSON true/false is no timestamp.
-        if isinstance(value, bool):
-            raise ValueError("must be an ISO 8601 string or epoch seconds")
-        return value
+    def to_reading(self, now_ms: int, max_future_ms: int) -> Reading:
+        """The domain reading: timestamp resolved to UTC ms, temperature in °C.
 
-    @model_validator(mode="after")
-    def _check_rules(self) -> ReadingIn:
+        The cross-field rules live here rather than in a pydantic model validator: plain Python is
+        several microseconds cheaper per reading on the ingest hot path.
+        """
         if (self.building is None) != (self.room is None):
-            raise ValueError("building and room go together: give both, or neither")
+            raise ValidationError("building and room go together: give both, or neither")
         if self.building is None and "sensor_id" not in self.model_fields_set:
-            raise ValueError(
+            raise ValidationError(
                 "building and room are required (or the sensor_id of a registered sensor)"
             )
         if self.temperature is None and self.humidity is None and self.co2 is None:
-            raise ValueError("at least one of temperature, humidity, co2 is required")
-        if self.temperature is not None and to_celsius(self.temperature, self.unit) < (
-            ABSOLUTE_ZERO_C - 1e-9
-        ):
-            raise ValueError("temperature: below absolute zero")
-        if self.temperature is not None and to_celsius(self.temperature, self.unit) > (
-            MAX_TEMPERATURE_C
-        ):
-            raise ValueError("temperature: above 1000 °C, not a room reading")
-        return self
-
-    def to_reading(self, now_ms: int, max_future_ms: int) -> Reading:
-        """The domain reading: timestamp resolved to UTC ms, temperature in °C."""
+            raise ValidationError("at least one of temperature, humidity, co2 is required")
         ts = self.timestamp
         if ts is None:
             ts_ms = now_ms
@@ -106,10 +90,15 @@ class ReadingIn(BaseModel):
         if ts_ms > now_ms + max_future_ms:
             raise ValidationError("timestamp: more than 5 minutes in the future")
         temperature = self.temperature
-        if temperature is not None and self.unit is not TemperatureUnit.C:
-            temperature = to_celsius(temperature, self.unit)
+        if temperature is not None:
+            if self.unit is not TemperatureUnit.C:
+                temperature = to_celsius(temperature, self.unit)
+            if temperature < ABSOLUTE_ZERO_C - 1e-9:
+                raise ValidationError("temperature: below absolute zero")
+            if temperature > MAX_TEMPERATURE_C:
+                raise ValidationError("temperature: above 1000 °C, not a room reading")
         # A sensor-only reading has no room yet: the registry resolves it (UNRESOLVED).
-        return Reading.model_construct(
+        return Reading(
             building=self.building or UNRESOLVED,
             room=self.room or UNRESOLVED,
             sensor_id=self.sensor_id,
@@ -160,11 +149,16 @@ _BATCH_ADAPTER: TypeAdapter[list[ReadingIn]] = TypeAdapter(list[ReadingIn])
 
 def describe_errors(error: PydanticValidationError) -> str:
     """One readable line from pydantic's errors: `field: message; ...`."""
-    parts = []
+    parts: list[str] = []
     for item in error.errors(include_url=False, include_context=False, include_input=False):
-        loc = ".".join(str(p) for p in item["loc"] if not isinstance(p, int))
+        loc = [str(p) for p in item["loc"] if not isinstance(p, int)]
         message = str(item["msg"]).removeprefix("Value error, ")
-        parts.append(f"{loc}: {message}" if loc else message)
+        if loc[:1] == ["timestamp"] and len(loc) > 1:
+            # One line for the union (string | int | float), not one per branch.
+            loc, message = ["timestamp"], "must be an ISO 8601 string or Unix epoch seconds"
+        part = f"{'.'.join(loc)}: {message}" if loc else message
+        if part not in parts:
+            parts.append(part)
     return "; ".join(parts)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
@@ -21,10 +22,13 @@ class Metric(StrEnum):
 FIXED_METRIC_UNITS = {Metric.HUMIDITY: "%", Metric.CO2: "ppm"}
 
 
-class Reading(BaseModel):
-    """One stored reading: one sensor, one instant, one or more metrics."""
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One stored reading: one sensor, one instant, one or more metrics.
 
-    model_config = ConfigDict(frozen=True)
+    A frozen dataclass rather than a pydantic model: it is built once per reading on the ingest hot
+    path from input that pydantic has already validated (ReadingIn), so it needs no validation.
+    """
 
     building: str
     room: str
@@ -57,10 +61,9 @@ class Reading(BaseModel):
         }
 
 
-class WriteResult(BaseModel):
+@dataclass(frozen=True, slots=True)
+class WriteResult:
     """What a write did: readings stored now, and readings that were already stored."""
-
-    model_config = ConfigDict(frozen=True)
 
     accepted: int = 0
     duplicates: int = 0

@@ -45,7 +45,7 @@ def item_reading(item: Item) -> Reading:
     building, room = keys.parse_room_pk(item["pk"]["S"])
     ts_ms, sensor_id = keys.parse_reading_sk(item["sk"]["S"])
     values = {m: float(item[m]["N"]) for m in _METRICS if m in item}
-    return Reading.model_construct(
+    return Reading(
         building=building,
         room=room,
         sensor_id=sensor_id,
