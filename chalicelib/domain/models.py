@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
@@ -57,10 +58,10 @@ class Reading(BaseModel):
         }
 
 
-class WriteResult(BaseModel):
+# A plain frozen dataclass: built once per write, where a pydantic model costs ~1 µs more.
+@dataclass(frozen=True, slots=True)
+class WriteResult:
     """What a write did: readings stored now, and readings that were already stored."""
-
-    model_config = ConfigDict(frozen=True)
 
     accepted: int = 0
     duplicates: int = 0
