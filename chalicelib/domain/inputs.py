@@ -77,14 +77,12 @@ class ReadingIn(BaseModel):
     def _check_rules(self) -> ReadingIn:
         if self.temperature is None and self.humidity is None and self.co2 is None:
             raise ValueError("at least one of temperature, humidity, co2 is required")
-        if self.temperature is not None and to_celsius(self.temperature, self.unit) < (
-            ABSOLUTE_ZERO_C - 1e-9
-        ):
-            raise ValueError("temperature: below absolute zero")
-        if self.temperature is not None and to_celsius(self.temperature, self.unit) > (
-            MAX_TEMPERATURE_C
-        ):
-            raise ValueError("temperature: above 1000 °C, not a room reading")
+        if self.temperature is not None:
+            celsius = to_celsius(self.temperature, self.unit)
+            if celsius < ABSOLUTE_ZERO_C - 1e-9:
+                raise ValueError("temperature: below absolute zero")
+            if celsius > MAX_TEMPERATURE_C:
+                raise ValueError("temperature: above 1000 °C, not a room reading")
         return self
 
     def to_reading(self, now_ms: int, max_future_ms: int) -> Reading:
