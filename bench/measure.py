@@ -79,15 +79,16 @@ def median_seconds_per_call(
 
     A case is (call, make_inputs): make_inputs(n) gives n fresh inputs, untimed, so each timed
     call can get its own input (no duplicate writes). Cases take turns within every round, so
-    a noisy neighbour slows them alike.
+    a noisy neighbour slows them alike. Time is this process's CPU time: on a shared machine,
+    time spent waiting for a core is not the handler's.
     """
     times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeat):
         for name, (call, make_inputs) in cases.items():
             inputs = make_inputs(number)
             gc.collect()
-            start = time.perf_counter()
+            start = time.process_time()
             for item in inputs:
                 call(item)
-            times[name].append((time.perf_counter() - start) / number)
+            times[name].append((time.process_time() - start) / number)
     return {name: statistics.median(t) for name, t in times.items()}
