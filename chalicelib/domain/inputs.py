@@ -87,6 +87,10 @@ class ReadingIn(BaseModel):
 
     def to_reading(self, now_ms: int, max_future_ms: int) -> Reading:
         """The domain reading: timestamp resolved to UTC ms, temperature in °C."""
+        return Reading(**self.reading_fields(now_ms, max_future_ms))
+
+    def reading_fields(self, now_ms: int, max_future_ms: int) -> dict[str, Any]:
+        """The fields of the domain reading (see to_reading); batches build them all at once."""
         ts = self.timestamp
         if ts is None:
             ts_ms = now_ms
@@ -99,16 +103,15 @@ class ReadingIn(BaseModel):
         temperature = self.temperature
         if temperature is not None and self.unit is not TemperatureUnit.C:
             temperature = to_celsius(temperature, self.unit)
-        # The validating constructor: pydantic-core builds it twice as fast as model_construct.
-        return Reading(
-            building=self.building,
-            room=self.room,
-            sensor_id=self.sensor_id,
-            ts_ms=ts_ms,
-            temperature=temperature,
-            humidity=self.humidity,
-            co2=self.co2,
-        )
+        return {
+            "building": self.building,
+            "room": self.room,
+            "sensor_id": self.sensor_id,
+            "ts_ms": ts_ms,
+            "temperature": temperature,
+            "humidity": self.humidity,
+            "co2": self.co2,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,8 @@ class ParsedBatch:
 
 
 _BATCH_ADAPTER: TypeAdapter[list[ReadingIn]] = TypeAdapter(list[ReadingIn])
+# One validation call builds a batch's readings: half the cost of one constructor call each.
+_READINGS_ADAPTER: TypeAdapter[list[Reading]] = TypeAdapter(list[Reading])
 
 
 def describe_errors(error: PydanticValidationError) -> str:
@@ -194,12 +199,14 @@ def parse_items(items: Sequence[Any], now_ms: int, max_future_ms: int) -> Parsed
             except ValidationError as exc:
                 models.append(None)
                 batch.rejected.append(Rejection(index, exc.code, exc.message))
+    fields = []
     for index, model in enumerate(models):
         if model is None:
             continue
         try:
-            batch.readings.append(model.to_reading(now_ms, max_future_ms))
+            fields.append(model.reading_fields(now_ms, max_future_ms))
         except ValidationError as exc:
             batch.rejected.append(Rejection(index, exc.code, exc.message))
+    batch.readings.extend(_READINGS_ADAPTER.validate_python(fields))
     batch.rejected.sort(key=lambda r: r.index)
     return batch
