@@ -78,6 +78,26 @@ class KeyCache:
     def __init__(self, ttl_s: float) -> None:
         self.ttl_s = ttl_s
         self._entries: dict[str, tuple[float, ApiKey | None, bool, Principal | None]] = {}
+        # Tokens that passed every check, so a warm process skips parsing and hashing them again.
+        self._verified: dict[str, tuple[float, Principal, int | None]] = {}
+
+    def verified(self, token: str, now_ms: int) -> Principal | None:
+        entry = self._verified.get(token)
+        if entry is None:
+            return None
+        seen, principal, expires_ms = entry
+        if time.monotonic() - seen > self.ttl_s or (
+            expires_ms is not None and expires_ms <= now_ms
+        ):
+            del self._verified[token]
+            return None
+        return principal
+
+    def remember(self, token: str, principal: Principal, expires_ms: int | None) -> None:
+        if self.ttl_s > 0:
+            if len(self._verified) > 10_000:
+                self._verified.clear()
+            self._verified[token] = (time.monotonic(), principal, expires_ms)
 
     def get(self, key_id: str) -> tuple[ApiKey | None, bool, Principal | None] | None:
         entry = self._entries.get(key_id)
@@ -95,8 +115,10 @@ class KeyCache:
     def forget(self, key_id: str | None = None) -> None:
         if key_id is None:
             self._entries.clear()
+            self._verified.clear()
         else:
             self._entries.pop(key_id, None)
+            self._verified = {t: v for t, v in self._verified.items() if v[1].key_id != key_id}
 
 
 def authenticate(
@@ -109,6 +131,10 @@ def authenticate(
     """The caller behind a token; UnauthenticatedError for missing/unknown/revoked/expired keys."""
     if not token:
         raise UnauthenticatedError("an API key is required: Authorization: Bearer <key>")
+    if cache is not None:
+        known = cache.verified(token, now_ms)
+        if known is not None:
+            return known
     match = _TOKEN_RE.fullmatch(token)
     if match is None:
         raise UnauthenticatedError("the API key is not valid")
@@ -133,7 +159,10 @@ def authenticate(
         raise UnauthenticatedError("the API key has expired")
     if not tenant_enabled:
         raise UnauthenticatedError("the API key's tenant is disabled")
-    return principal or principal_of_key(key)
+    principal = principal or principal_of_key(key)
+    if cache is not None:
+        cache.remember(token, principal, key.expires_ms)
+    return principal
 
 
 def principal_of_key(key: ApiKey) -> Principal:

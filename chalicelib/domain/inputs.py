@@ -98,14 +98,15 @@ class ReadingIn(BaseModel):
             if temperature > MAX_TEMPERATURE_C:
                 raise ValidationError("temperature: above 1000 °C, not a room reading")
         # A sensor-only reading has no room yet: the registry resolves it (UNRESOLVED).
+        # Positional: building, room, sensor_id, ts_ms, temperature, humidity, co2.
         return Reading(
-            building=self.building or UNRESOLVED,
-            room=self.room or UNRESOLVED,
-            sensor_id=self.sensor_id,
-            ts_ms=ts_ms,
-            temperature=temperature,
-            humidity=self.humidity,
-            co2=self.co2,
+            self.building or UNRESOLVED,
+            self.room or UNRESOLVED,
+            self.sensor_id,
+            ts_ms,
+            temperature,
+            self.humidity,
+            self.co2,
         )
 
 

@@ -27,7 +27,7 @@ def parse_iso(text: str, field: str) -> int:
         raise ValidationError(f"{field}: not an ISO 8601 timestamp: {text[:40]!r}") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValidationError(f"{field}: ISO 8601 timestamp needs an offset or 'Z'")
-    delta = parsed - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = parsed - _EPOCH
     return _check_range(delta // _ONE_MS, field)
 
 
@@ -52,4 +52,5 @@ def _check_range(ms: int, field: str) -> int:
     return ms
 
 
-_ONE_MS = datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=UTC) - _EPOCH
