@@ -7,8 +7,10 @@ operator, and the broken kinds (revoked, expired, disabled tenant).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,19 +93,38 @@ def memory_backend(aws_env: None) -> Iterator[str]:
     yield "memory"
 
 
-@pytest.fixture
-def dynamo_backend(aws_env: None) -> Iterator[str]:
-    """The DynamoDB adapters over moto, on the table infra/ defines."""
+@pytest.fixture(scope="module")
+def moto_client() -> Iterator[Any]:
+    """moto's in-process DynamoDB for one test module, and one client for it (clients are slow
+    to build; module scope keeps the mock from leaking into other modules' servers)."""
     import boto3
     from moto import mock_aws
 
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in FAKE_CREDENTIALS.items():
+            patch.setenv(name, value)
+        patch.delenv("AWS_ENDPOINT_URL", raising=False)
+        patch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+        with mock_aws():
+            yield boto3.session.Session().client("dynamodb", region_name="us-east-1")
+
+
+@pytest.fixture
+def dynamo_backend(
+    aws_env: None, moto_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The DynamoDB adapters over moto, on a fresh table made from infra/'s definition."""
     from infra.tables import create_table
 
-    with mock_aws():
-        create_table(boto3.client("dynamodb", region_name="us-east-1"), TABLE)
-        wiring.reset()
-        yield "dynamo"
-        wiring.reset()
+    table = create_table(moto_client, f"access-{uuid.uuid4().hex[:12]}")
+    monkeypatch.setenv("ROOMTEMP_TABLE_NAME", table)
+    wiring.reset()
+    shared = functools.cache(lambda service: moto_client)
+    monkeypatch.setattr(wiring, "aws_client", shared)
+    # Cache the settings now: chalice.test.Client swaps in the 'dev' stage's environment per call.
+    wiring.repositories()
+    yield "dynamo"
+    moto_client.delete_table(TableName=table)
 
 
 @pytest.fixture(params=["memory", "dynamo"])
@@ -120,7 +141,13 @@ def seed_world() -> World:
 
     def key(name: str, tenant: str | None, scopes: list[Scope], **kwargs: Any) -> None:
         issued, token = access.issue_key(
-            repos.keys, repos.registry, tenant=tenant, scopes=scopes, name=name, now_ms=now, **kwargs
+            repos.keys,
+            repos.registry,
+            tenant=tenant,
+            scopes=scopes,
+            name=name,
+            now_ms=now,
+            **kwargs,
         )
         world.tokens[name] = token
         world.key_ids[name] = issued.key_id
@@ -130,7 +157,9 @@ def seed_world() -> World:
     registry.create_building(
         repos.registry, TENANT_A, BUILDING_A, name="HQ", metadata={"floor": 1}, now_ms=now
     )
-    registry.create_room(repos.registry, TENANT_A, BUILDING_A, ROOM_A, name=None, metadata=None, now_ms=now)
+    registry.create_room(
+        repos.registry, TENANT_A, BUILDING_A, ROOM_A, name=None, metadata=None, now_ms=now
+    )
     registry.create_sensor(
         repos.registry,
         TENANT_A,
@@ -141,12 +170,21 @@ def seed_world() -> World:
         room=ROOM_A,
         now_ms=now,
     )
-    registry.create_building(repos.registry, TENANT_B, BUILDING_B, name=None, metadata=None, now_ms=now)
-    registry.create_room(repos.registry, TENANT_B, BUILDING_B, ROOM_B, name=None, metadata=None, now_ms=now)
+    registry.create_building(
+        repos.registry, TENANT_B, BUILDING_B, name=None, metadata=None, now_ms=now
+    )
+    registry.create_room(
+        repos.registry, TENANT_B, BUILDING_B, ROOM_B, name=None, metadata=None, now_ms=now
+    )
     readings = {
         "readings": [
-            {"building": BUILDING_A, "room": ROOM_A, "sensor_id": SENSOR_A, "temperature": t,
-             "timestamp": (now - 60_000 * i) / 1000}
+            {
+                "building": BUILDING_A,
+                "room": ROOM_A,
+                "sensor_id": SENSOR_A,
+                "temperature": t,
+                "timestamp": (now - 60_000 * i) / 1000,
+            }
             for i, t in enumerate([21.0, 22.0, 23.0])
         ]
     }

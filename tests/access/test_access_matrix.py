@@ -87,7 +87,9 @@ CREDENTIALS = {
     "ingest": Credential("ingest-a", scopes=frozenset({Scope.INGEST})),
     "read": Credential("read-a", scopes=frozenset({Scope.READ})),
     "admin": Credential("admin-a", scopes=frozenset({Scope.ADMIN})),
-    "admin-as-x-api-key": Credential("admin-a", header="x-api-key", scopes=frozenset({Scope.ADMIN})),
+    "admin-as-x-api-key": Credential(
+        "admin-a", header="x-api-key", scopes=frozenset({Scope.ADMIN})
+    ),
     "operator": Credential("operator", scopes=frozenset({Scope.OPERATOR})),
     "other-tenant-admin": Credential(
         "admin-b", scopes=frozenset({Scope.ADMIN, Scope.INGEST}), other_tenant=True
