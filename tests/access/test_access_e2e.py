@@ -133,7 +133,7 @@ def test_another_tenant_cannot_write_into_the_owners_building(acme_data: Stack) 
     assert acme_data.call("POST", "/readings", "globex-admin", body)[0] == 404
     assert acme_data.call("DELETE", "/buildings/acme-hq?force=true", "globex-admin")[0] == 404
     status, latest = acme_data.call("GET", "/buildings/acme-hq/rooms/r1/latest", "acme-admin")
-    assert latest["temperature"] == 21.5
+    assert status == 200 and latest["temperature"] == 21.5
     assert acme_data.call("GET", "/buildings/acme-hq/rooms/new-room", "acme-admin")[0] == 404
 
 
@@ -173,8 +173,10 @@ def test_cli_creates_a_working_admin_key(stack: Stack) -> None:
     key = created["key"]
     assert stack.call("POST", "/buildings", key, {"building": "initech-hq"})[0] == 201
     status, body = stack.call("GET", "/buildings", key)
+    assert status == 200
     assert [b["building"] for b in body["items"]] == ["initech-hq"]
     status, keys = stack.call("GET", "/keys", key)
+    assert status == 200
     assert key not in json.dumps(keys)
 
 
