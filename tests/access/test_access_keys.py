@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import BUILDING_A, TENANT_A, TENANT_B, Api
+from access_world import BUILDING_A, TENANT_A, TENANT_B, Api
 
 from chalicelib import access, wiring
 from chalicelib.domain import timeutil

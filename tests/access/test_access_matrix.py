@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import BUILDING_A, ROOM_A, SENSOR_A, TENANT_A, Api
+from access_world import BUILDING_A, ROOM_A, SENSOR_A, TENANT_A, Api
 
 from app import app
 from chalicelib.api.auth import ROUTE_RULES

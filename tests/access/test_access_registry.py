@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import BUILDING_A, BUILDING_B, ROOM_A, SENSOR_A, Api
+from access_world import BUILDING_A, BUILDING_B, ROOM_A, SENSOR_A, Api
 
 from chalicelib.domain.cursors import encode_cursor
 
