@@ -110,8 +110,13 @@ def bootstrap(endpoint: str, table_name: str) -> None:
     create_table(session.client("dynamodb", endpoint_url=endpoint), table_name)
 
 
-def start_api(port: int, env: dict[str, str], *, quiet: bool = False) -> subprocess.Popen[bytes]:
-    """`chalice local --no-autoreload` (stage local) on 127.0.0.1:port, in its own process group."""
+def start_api(
+    port: int, env: dict[str, str], *, quiet: bool = False, log_path: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`chalice local --no-autoreload` (stage local) on 127.0.0.1:port, in its own process group.
+
+    With `log_path`, the server's stdout and stderr are appended to that file.
+    """
     chalice = Path(sys.executable).with_name("chalice")
     command = [
         str(chalice),
@@ -124,10 +129,19 @@ def start_api(port: int, env: dict[str, str], *, quiet: bool = False) -> subproc
         "--port",
         str(port),
     ]
-    output = subprocess.DEVNULL if quiet else None
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=output, stderr=output, start_new_session=True
-    )
+    output: Any = subprocess.DEVNULL if quiet else None
+    errors: Any = output
+    log_file = None
+    if log_path is not None:
+        log_file = open(log_path, "ab")  # noqa: SIM115 - the child keeps its own descriptor
+        output, errors = log_file, subprocess.STDOUT
+    try:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=output, stderr=errors, start_new_session=True
+        )
+    finally:
+        if log_file is not None:
+            log_file.close()
     try:
         wait_until(lambda: _health_answers(port) or process.poll() is not None, 60, "the API")
     except RuntimeError:
