@@ -1,0 +1,87 @@
+"""Shared fixtures: fake AWS credentials, no route to real AWS, fresh wiring, a moto table."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+# Set before anything creates a boto3 client: fake credentials, one region, no profile, and no
+# endpoint inherited from the shell (each suite chooses moto in-process or a loopback emulator).
+for _name in list(os.environ):
+    if _name.startswith("AWS_ENDPOINT_URL") or _name in {"AWS_PROFILE", "AWS_SESSION_TOKEN"}:
+        del os.environ[_name]
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+)
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _check_loopback(address: Any) -> None:
+    if isinstance(address, tuple) and address:
+        host = address[0]
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            raise ConnectionRefusedError(f"tests may only connect to loopback, not {host!r}")
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    _check_loopback(address)
+    _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    _check_loopback(address)
+    return _real_connect_ex(self, address)
+
+
+# A test that forgot moto must fail loudly instead of reaching real AWS.
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def fresh_wiring() -> Iterator[None]:
+    """Every test starts and ends with no cached client, repository or setting."""
+    from chalicelib import wiring
+
+    wiring.reset()
+    yield
+    wiring.reset()
+
+
+@pytest.fixture
+def table_name() -> str:
+    """A table name no other test uses."""
+    return f"roomtemp-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def dynamodb(table_name: str) -> Iterator[Any]:
+    """A moto DynamoDB client with the one table created from infra/table.json."""
+    import boto3
+    from moto import mock_aws
+
+    from infra.tables import create_table
+
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_table(client, table_name)
+        yield client
