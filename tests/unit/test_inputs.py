@@ -209,9 +209,7 @@ def test_below_absolute_zero_is_rejected(temperature: float, unit: str) -> None:
     assert "absolute zero" in rejected(body(temperature=temperature, unit=unit))
 
 
-@pytest.mark.parametrize(
-    ("temperature", "unit"), [(-273.15, "C"), (-459.67, "F"), (0, "K")]
-)
+@pytest.mark.parametrize(("temperature", "unit"), [(-273.15, "C"), (-459.67, "F"), (0, "K")])
 def test_absolute_zero_itself_is_accepted(temperature: float, unit: str) -> None:
     assert parse(body(temperature=temperature, unit=unit)).temperature == pytest.approx(-273.15)
 
@@ -220,9 +218,7 @@ def test_absolute_zero_itself_is_accepted(temperature: float, unit: str) -> None
     ("temperature", "unit", "celsius"),
     [(21.5, "C", 21.5), (70.7, "F", 21.5), (294.65, "K", 21.5), (32, "F", 0.0), (-40, "F", -40.0)],
 )
-def test_temperatures_are_stored_in_celsius(
-    temperature: float, unit: str, celsius: float
-) -> None:
+def test_temperatures_are_stored_in_celsius(temperature: float, unit: str, celsius: float) -> None:
     assert parse(body(temperature=temperature, unit=unit)).temperature == pytest.approx(celsius)
 
 
