@@ -374,3 +374,10 @@ def test_health_is_503_when_the_table_is_missing(api: Api, dynamodb: Any, table_
     status, body = api.post("/readings", json=reading())
     assert status == 503
     assert_error(body, "ServiceUnavailable")
+
+
+def test_an_epoch_timestamp_too_large_for_a_float_is_422(api: Api) -> None:
+    raw = b'{"building": "hq", "room": "r1", "temperature": 20, "timestamp": 1' + b"0" * 400 + b"}"
+    status, body = api.post("/readings", body=raw)
+    assert status == 422
+    assert_error(body, "ValidationError")

@@ -299,3 +299,9 @@ def test_a_partial_batch_keeps_valid_readings_and_lists_rejections_by_index() ->
         "Code": "ValidationError",
         "Message": batch.rejected[0].message,
     }
+
+
+def test_an_epoch_too_large_for_a_float_is_rejected_not_a_crash() -> None:
+    assert "timestamp" in rejected(body(timestamp=10**400))
+    batch = parse_items([body(timestamp=10**400), body()], NOW, FUTURE)
+    assert [r.index for r in batch.rejected] == [0]
