@@ -381,3 +381,9 @@ def test_an_epoch_timestamp_too_large_for_a_float_is_422(api: Api) -> None:
     status, body = api.post("/readings", body=raw)
     assert status == 422
     assert_error(body, "ValidationError")
+
+
+def test_a_body_nested_too_deeply_is_400(api: Api) -> None:
+    status, body = api.post("/readings", body=b"[" * 100_000)
+    assert status == 400
+    assert_error(body, "BadRequest")
