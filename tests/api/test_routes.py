@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.domain.cursors import encode_cursor
 from tests.api.conftest import Api
 
 # A fixed instant in the past: readings at it are never "in the future".
@@ -385,5 +386,27 @@ def test_an_epoch_timestamp_too_large_for_a_float_is_422(api: Api) -> None:
 
 def test_a_body_nested_too_deeply_is_400(api: Api) -> None:
     status, body = api.post("/readings", body=b"[" * 100_000)
+    assert status == 400
+    assert_error(body, "BadRequest")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"ts": float("inf")},
+        {"ts": float("nan")},
+        {"t": 10**30},
+        {"f": -(10**30)},
+        {"f": 1_748_779_200_000},  # from == to
+        {"f": "x"},
+        {"s": None, "ts": None},
+        {"b": "hq", "r": "r102"},
+    ],
+)
+def test_a_well_formed_but_forged_cursor_is_400(api: Api, change: dict[str, Any]) -> None:
+    # The checksum is not a secret: a client can build a cursor with any content.
+    state = {"b": "hq", "r": "r101", "f": 1_748_775_600_000, "t": 1_748_779_200_000}
+    state |= {"ts": 1_748_775_600_001, "s": "s1", **change}
+    status, body = api.get(ROOM + "/readings", {"cursor": encode_cursor(state)})
     assert status == 400
     assert_error(body, "BadRequest")
