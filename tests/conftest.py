@@ -10,6 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# No per-example deadline: the machine is shared and noisy, and a test must not fail on timing.
+settings.register_profile("roomtemp", deadline=None, max_examples=50)
+settings.load_profile("roomtemp")
 
 # Set before anything creates a boto3 client: fake credentials, one region, no profile, and no
 # endpoint inherited from the shell (each suite chooses moto in-process or a loopback emulator).

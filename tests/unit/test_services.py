@@ -32,7 +32,7 @@ def exact_mean(values: list[float]) -> float:
     return float(sum(Fraction(v) for v in values) / len(values))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(
     st.lists(
         st.tuples(
