@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
@@ -78,15 +79,22 @@ def table_name() -> str:
     return f"roomtemp-test-{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture
-def dynamodb(table_name: str) -> Iterator[Any]:
-    """A moto DynamoDB client with the one table created from infra/table.json."""
+@pytest.fixture(scope="session")
+def moto_dynamodb() -> Iterator[Any]:
+    """One in-process moto per worker (starting it per test costs more than the tests)."""
     import boto3
     from moto import mock_aws
 
+    with mock_aws():
+        yield boto3.client("dynamodb", region_name="us-east-1")
+
+
+@pytest.fixture
+def dynamodb(moto_dynamodb: Any, table_name: str) -> Iterator[Any]:
+    """A moto DynamoDB client with a fresh table (`table_name`) created from infra/table.json."""
     from infra.tables import create_table
 
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(client, table_name)
-        yield client
+    create_table(moto_dynamodb, table_name)
+    yield moto_dynamodb
+    with contextlib.suppress(moto_dynamodb.exceptions.ResourceNotFoundException):
+        moto_dynamodb.delete_table(TableName=table_name)

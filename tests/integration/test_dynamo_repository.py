@@ -52,8 +52,17 @@ def all_stored(client: Any, table: str) -> list[dict[str, Any]]:
     return list(client.get_paginator("scan").paginate(TableName=table).search("Items"))
 
 
-def test_batches_are_written_in_chunks_dynamodb_accepts(dynamodb: Any, table_name: str) -> None:
+@pytest.fixture
+def own_client(dynamodb: Any) -> Any:
+    """A client of the test's own, so event hooks registered on it die with the test."""
+    import boto3
+
+    return boto3.client("dynamodb", region_name="us-east-1")
+
+
+def test_batches_are_written_in_chunks_dynamodb_accepts(own_client: Any, table_name: str) -> None:
     # Given a client that records every BatchWriteItem request as it goes out
+    dynamodb = own_client
     sizes: list[int] = []
 
     def record(params: dict[str, Any], **_: Any) -> None:
@@ -135,8 +144,9 @@ def seed(client: Any, table: str, items: list[dict[str, Any]]) -> None:
 
 @pytest.mark.parametrize("history_size", [1_000, 10_000])
 def test_the_window_query_reads_only_the_windows_items(
-    dynamodb: Any, table_name: str, history_size: int
+    own_client: Any, table_name: str, history_size: int
 ) -> None:
+    dynamodb = own_client
     # Given a room with a long history (one reading every 10 s)
     at = T0 + 10 * 24 * 60 * MINUTE
     repo = DynamoReadingRepository(dynamodb, table_name)
