@@ -98,16 +98,42 @@ def aws_env(endpoint: str, table_name: str) -> dict[str, str]:
 
 def bootstrap(endpoint: str, table_name: str) -> None:
     """Create what the app needs on `endpoint` (idempotent)."""
-    import boto3
 
     from infra.tables import create_table
+
+    create_table(_client("dynamodb", endpoint), table_name)
+
+
+def _client(service: str, endpoint: str) -> Any:
+    import boto3
 
     session = boto3.session.Session(
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
         region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
     )
-    create_table(session.client("dynamodb", endpoint_url=endpoint), table_name)
+    return session.client(service, endpoint_url=endpoint)
+
+
+def issue_key(endpoint: str, table_name: str, tenant: str, scopes: list[str], name: str) -> str:
+    """A fresh key of `tenant` (created if missing) on `endpoint`, by the code POST /keys uses."""
+    from chalicelib import access
+    from chalicelib.domain.registry import Scope
+    from chalicelib.domain.timeutil import now_ms
+    from chalicelib.dynamo.registry import DynamoKeyRepository, DynamoRegistryRepository
+
+    client = _client("dynamodb", endpoint)
+    registry = DynamoRegistryRepository(client, table_name)
+    access.ensure_tenant(registry, tenant, now_ms())
+    _, token = access.issue_key(
+        DynamoKeyRepository(client, table_name),
+        registry,
+        tenant=tenant,
+        scopes=[Scope(s) for s in scopes],
+        name=name,
+        now_ms=now_ms(),
+    )
+    return token
 
 
 def start_api(
@@ -200,16 +226,11 @@ def local_stack(
 
 
 def local_keys(endpoint: str, table_name: str, tenant: str = "local") -> dict[str, str]:
-    """Create `tenant` (if missing) and fresh admin and ingest keys, through the CLI code."""
-    os.environ.update(aws_env(endpoint, table_name))
-    from chalicelib import wiring
-    from chalicelib.cli.keys import bootstrap_key
-    from chalicelib.domain.registry import Scope
-
-    wiring.reset()
-    admin = bootstrap_key(tenant, [Scope.ADMIN, Scope.READ, Scope.INGEST], "make run admin")
-    ingest = bootstrap_key(tenant, [Scope.INGEST], "make run device")
-    return {"admin": admin["key"], "ingest": ingest["key"]}
+    """Create `tenant` (if missing) and fresh admin and ingest keys for `make run`."""
+    return {
+        "admin": issue_key(endpoint, table_name, tenant, ["admin", "read", "ingest"], "make run"),
+        "ingest": issue_key(endpoint, table_name, tenant, ["ingest"], "make run device"),
+    }
 
 
 def run(api_port: int, emulator_port: int) -> None:

@@ -77,6 +77,8 @@ def json_body(request: Request) -> Any:
         raise errors.MalformedRequestError("request body is not UTF-8") from None
     except ValueError as exc:
         raise errors.MalformedRequestError(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise errors.MalformedRequestError("request body is nested too deeply") from None
 
 
 def query(request: Request) -> Mapping[str, str]:

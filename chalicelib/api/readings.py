@@ -14,7 +14,7 @@ from chalicelib.domain.errors import MalformedRequestError
 from chalicelib.domain.inputs import parse_readings
 from chalicelib.domain.models import Metric, Position
 from chalicelib.domain.registry import Principal, Scope
-from chalicelib.domain.timeutil import now_ms
+from chalicelib.domain.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, now_ms
 from chalicelib.domain.units import TemperatureUnit
 from chalicelib.settings import get_settings
 from chalicelib.wiring import known_rooms, repositories
@@ -102,7 +102,9 @@ def get_readings(principal: Principal, building: str, room: str) -> dict[str, An
                 raise MalformedRequestError("cursor: belongs to another range")
             from_ms, to_ms = int(state["f"]), int(state["t"])
             after = Position(ts_ms=int(state["ts"]), sensor_id=str(state["s"]))
-        except (KeyError, TypeError, ValueError):
+            if not MIN_TIMESTAMP_MS <= from_ms < to_ms <= MAX_TIMESTAMP_MS + 1:
+                raise ValueError("range")
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise MalformedRequestError("cursor: not a cursor this API issued") from None
     unit = enum_param(params, "unit", TemperatureUnit, TemperatureUnit.C)
     page = services.list_readings(

@@ -33,7 +33,8 @@ def parse_iso(text: str, field: str) -> int:
 
 def parse_epoch(value: float, field: str) -> int:
     """Parse Unix epoch seconds (int or float) into epoch milliseconds."""
-    if not math.isfinite(value):
+    # An int is exact (and may be too large for a float); only a float can be NaN or infinite.
+    if isinstance(value, float) and not math.isfinite(value):
         raise ValidationError(f"{field}: must be a finite number")
     return _check_range(math.floor(value * 1000), field)
 

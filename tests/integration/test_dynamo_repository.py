@@ -1,0 +1,193 @@
+"""What only the DynamoDB adapter must get right: chunks, retries of unprocessed items, reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chalicelib.domain.errors import StorageUnavailableError
+from chalicelib.dynamo import keys
+from chalicelib.dynamo.items import reading_item
+from chalicelib.dynamo.repository import BATCH_WRITE_MAX, DynamoReadingRepository
+from tests.factories import MINUTE, T0, reading
+from tests.integration.conftest import ClientProxy
+
+
+class UnprocessedClient(ClientProxy):
+    """Leaves the second half of the first `failures` batch calls unprocessed, as DynamoDB may."""
+
+    def __init__(self, client: Any, table: str, failures: int) -> None:
+        super().__init__(client)
+        self.table = table
+        self.failures = failures
+
+    def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        self.calls.setdefault("batch_write_item", []).append(RequestItems)
+        requests = RequestItems[self.table]
+        if self.failures <= 0 or len(requests) < 2:
+            return dict(self.client.batch_write_item(RequestItems=RequestItems))
+        self.failures -= 1
+        half = len(requests) // 2
+        self.client.batch_write_item(RequestItems={self.table: requests[:half]})
+        return {"UnprocessedItems": {self.table: requests[half:]}}
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        self.calls.setdefault("batch_get_item", []).append(RequestItems)
+        wanted = RequestItems[self.table]
+        if self.failures <= 0 or len(wanted["Keys"]) < 2:
+            return dict(self.client.batch_get_item(RequestItems=RequestItems))
+        self.failures -= 1
+        half = len(wanted["Keys"]) // 2
+        answer = self.client.batch_get_item(
+            RequestItems={self.table: {**wanted, "Keys": wanted["Keys"][:half]}}
+        )
+        return {
+            "Responses": answer["Responses"],
+            "UnprocessedKeys": {self.table: {**wanted, "Keys": wanted["Keys"][half:]}},
+        }
+
+
+def all_stored(client: Any, table: str) -> list[dict[str, Any]]:
+    return list(client.get_paginator("scan").paginate(TableName=table).search("Items"))
+
+
+@pytest.fixture
+def own_client(dynamodb: Any) -> Any:
+    """A client of the test's own, so event hooks registered on it die with the test."""
+    import boto3
+
+    return boto3.client("dynamodb", region_name="us-east-1")
+
+
+def test_batches_are_written_in_chunks_dynamodb_accepts(own_client: Any, table_name: str) -> None:
+    # Given a client that records every BatchWriteItem request as it goes out
+    dynamodb = own_client
+    sizes: list[int] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sizes.extend(len(v) for v in params["RequestItems"].values())
+
+    dynamodb.meta.events.register("provide-client-params.dynamodb.BatchWriteItem", record)
+    repo = DynamoReadingRepository(dynamodb, table_name)
+    # When 1000 readings are stored at once
+    result = repo.put_readings([reading(T0 + i) for i in range(1000)])
+    # Then no request carries more than 25 items and all 1000 are stored
+    assert result.accepted == 1000
+    assert max(sizes) <= BATCH_WRITE_MAX
+    assert sum(sizes) == 1000
+    assert len(all_stored(dynamodb, table_name)) == 1000
+
+
+def test_unprocessed_items_are_retried_until_everything_is_stored(
+    dynamodb: Any, table_name: str
+) -> None:
+    # Given DynamoDB leaves half of the first several write requests unprocessed
+    flaky = UnprocessedClient(dynamodb, table_name, failures=6)
+    sleeps: list[float] = []
+    repo = DynamoReadingRepository(flaky, table_name, sleep=sleeps.append)
+    # When 100 readings are written
+    repo.batch_write([reading_item(reading(T0 + i)) for i in range(100)])
+    # Then every one is stored, after backing off between retries
+    assert len(all_stored(dynamodb, table_name)) == 100
+    assert flaky.failures == 0
+    assert len(sleeps) >= 1
+    assert all(0 <= s <= 2.0 for s in sleeps)
+
+
+def test_unprocessed_keys_are_retried_so_duplicates_are_still_found(
+    dynamodb: Any, table_name: str
+) -> None:
+    # Given 150 readings already stored
+    DynamoReadingRepository(dynamodb, table_name).put_readings(
+        [reading(T0 + i, temperature=1.0) for i in range(150)]
+    )
+    # And a table that leaves half the keys of the next reads unprocessed
+    flaky = UnprocessedClient(dynamodb, table_name, failures=3)
+    repo = DynamoReadingRepository(flaky, table_name, sleep=lambda _: None)
+    # When the batch is retried with 10 new readings and other values
+    result = repo.put_readings([reading(T0 + i, temperature=2.0) for i in range(160)])
+    # Then the 150 are duplicates, nothing old is overwritten, and the 10 are stored
+    assert (result.accepted, result.duplicates) == (10, 150)
+    window = repo.window("hq", "r101", T0 - 1, T0 + 1000)
+    assert [r.temperature for r in window] == [1.0] * 150 + [2.0] * 10
+    assert flaky.failures == 0
+
+
+class StuckClient(ClientProxy):
+    """Processes no batch write at all: a table throttled for longer than the retries last."""
+
+    def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        self.calls.setdefault("batch_write_item", []).append(RequestItems)
+        return {"UnprocessedItems": RequestItems}
+
+
+def test_a_table_that_never_processes_a_write_gives_503(dynamodb: Any, table_name: str) -> None:
+    stuck = StuckClient(dynamodb)
+    repo = DynamoReadingRepository(stuck, table_name, max_attempts=3, sleep=lambda _: None)
+    with pytest.raises(StorageUnavailableError):
+        repo.batch_write([reading_item(reading(T0 + i)) for i in range(4)])
+    assert len(stuck.calls["batch_write_item"]) == 3
+
+
+def history(count: int, at_ms: int) -> list[dict[str, Any]]:
+    """`count` readings, one every 10 s, ending 1 s after `at_ms` (so both sides are filled)."""
+    return [reading_item(reading(at_ms + 1000 - i * 10_000)) for i in range(count)]
+
+
+def seed(client: Any, table: str, items: list[dict[str, Any]]) -> None:
+    """Fill the table fast: moto takes 1000 items per BatchWriteItem (DynamoDB would not)."""
+    for start in range(0, len(items), 1000):
+        requests = [{"PutRequest": {"Item": i}} for i in items[start : start + 1000]]
+        assert not client.batch_write_item(RequestItems={table: requests})["UnprocessedItems"]
+
+
+@pytest.mark.parametrize("history_size", [1_000, 10_000])
+def test_the_window_query_reads_only_the_windows_items(
+    own_client: Any, table_name: str, history_size: int
+) -> None:
+    dynamodb = own_client
+    # Given a room with a long history (one reading every 10 s)
+    at = T0 + 10 * 24 * 60 * MINUTE
+    repo = DynamoReadingRepository(dynamodb, table_name)
+    seed(dynamodb, table_name, history(history_size, at))
+    scanned: list[int] = []
+
+    def count(parsed: dict[str, Any], **_: Any) -> None:
+        scanned.append(parsed["ScannedCount"])
+
+    dynamodb.meta.events.register("after-call.dynamodb.Query", count)
+    # When the 15-minute window ending at `at` is read
+    window = repo.window("hq", "r101", at - 15 * MINUTE, at)
+    # Then DynamoDB examined exactly the window's 90 items, whatever the history's length
+    assert len(window) == 90
+    assert sum(scanned) == 90
+
+
+def test_latest_ignores_other_item_types_in_the_room_partition(
+    dynamodb: Any, table_name: str
+) -> None:
+    repo = DynamoReadingRepository(dynamodb, table_name)
+    repo.put_readings([reading(T0)])
+    # Items of later issues sort outside [READINGS_LOW, READINGS_HIGH].
+    for sk in ("@meta", "~rollup", "#x"):
+        assert not keys.READINGS_LOW <= sk <= keys.READINGS_HIGH
+        dynamodb.put_item(
+            TableName=table_name,
+            Item={"pk": {"S": keys.room_pk("hq", "r101")}, "sk": {"S": sk}},
+        )
+    latest = repo.latest("hq", "r101")
+    assert latest is not None
+    assert latest.ts_ms == T0
+
+
+def test_a_missing_table_is_storage_unavailable(dynamodb: Any, table_name: str) -> None:
+    repo = DynamoReadingRepository(dynamodb, table_name)
+    dynamodb.delete_table(TableName=table_name)
+    with pytest.raises(StorageUnavailableError) as info:
+        repo.ping()
+    assert info.value.retry_after_s > 0
+    with pytest.raises(StorageUnavailableError):
+        repo.put_readings([reading()])
+    with pytest.raises(StorageUnavailableError):
+        repo.window("hq", "r101", T0 - 1, T0)
