@@ -2,9 +2,11 @@
 
 from chalice import Chalice
 
+from chalicelib.api.events import events
 from chalicelib.api.health import health
 from chalicelib.api.readings import readings
 
 app = Chalice(app_name="roomtemp")
 app.register_blueprint(health)
 app.register_blueprint(readings)
+app.register_blueprint(events)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cache, lru_cache
 from typing import Any
 
+from chalicelib.ingest.ports import MessageQueue, ObjectStore
 from chalicelib.ports import ReadingRepository
 from chalicelib.settings import get_settings, reset_settings
 
@@ -44,6 +45,25 @@ def _dynamo_repository() -> ReadingRepository:
     )
 
 
+@lru_cache(maxsize=1)
+def object_store() -> ObjectStore:
+    """The bucket of ingested files and their reports (issue 4)."""
+    from chalicelib.storage.s3 import S3ObjectStore
+
+    return S3ObjectStore(aws_client("s3"), get_settings().bucket_name)
+
+
+@lru_cache(maxsize=1)
+def ingest_queue() -> MessageQueue:
+    """The ingest queue: async readings and file continuations (issue 4)."""
+    from chalicelib.storage.sqs import SqsQueue
+
+    settings = get_settings()
+    return SqsQueue(
+        aws_client("sqs"), url=settings.ingest_queue_url, name=settings.ingest_queue_name
+    )
+
+
 def reading_repository() -> ReadingRepository:
     """The repository the handlers use: an override in tests, else DynamoDB."""
     return _override if _override is not None else _dynamo_repository()
@@ -61,4 +81,6 @@ def reset() -> None:
     _override = None
     aws_client.cache_clear()
     _dynamo_repository.cache_clear()
+    object_store.cache_clear()
+    ingest_queue.cache_clear()
     reset_settings()

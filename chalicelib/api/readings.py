@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Blueprint, Response
+from chalice.app import Blueprint, Request, Response
 
 from chalicelib import services
 from chalicelib.api.http import (
@@ -17,13 +17,14 @@ from chalicelib.api.http import (
     translate_errors,
 )
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
-from chalicelib.domain.errors import MalformedRequestError
-from chalicelib.domain.inputs import parse_readings
+from chalicelib.domain.errors import MalformedRequestError, ValidationError
+from chalicelib.domain.inputs import ParsedBatch, parse_readings
 from chalicelib.domain.models import Metric, Position
 from chalicelib.domain.timeutil import now_ms
 from chalicelib.domain.units import TemperatureUnit
+from chalicelib.ingest.pipeline import enqueue_readings
 from chalicelib.settings import get_settings
-from chalicelib.wiring import reading_repository
+from chalicelib.wiring import ingest_queue, reading_repository
 
 readings = Blueprint(__name__)
 DAY_MS = 86_400_000
@@ -33,16 +34,38 @@ ROOM = "/buildings/{building}/rooms/{room}"
 @readings.route("/readings", methods=["POST"])
 @translate_errors
 def post_readings() -> Response:
-    """Store one reading or a batch of up to 1000; 201, 207 (some rejected) or 422 (all)."""
+    """Store one reading or a batch of up to 1000; 201, 207 (some rejected) or 422 (all).
+
+    With ?async=true the valid readings are queued instead: 202 {"queued", "rejected"}.
+    """
     request = readings.current_request
     max_future_ms = get_settings().max_future_seconds * 1000
     batch = parse_readings(json_body(request), now_ms(), max_future_ms)
+    if _async_requested(request):
+        return _enqueue(batch, tenant="local")  # tenant: from the caller's key (issue 3)
     outcome = services.record_readings(reading_repository(), batch)
     body = outcome.to_json()
     if not batch.readings:
         body = {"Code": "ValidationError", "Message": "every reading was rejected", **body}
         return Response(body=body, status_code=422)
     return Response(body=body, status_code=207 if outcome.rejected else 201)
+
+
+def _async_requested(request: Request) -> bool:
+    flag = query(request).get("async", "false")
+    if flag not in ("true", "false"):
+        raise ValidationError("async: must be true or false")
+    return flag == "true"
+
+
+def _enqueue(batch: ParsedBatch, *, tenant: str) -> Response:
+    """?async=true: queue the valid readings for the ingest handler; 202 with the count."""
+    rejected = [r.to_json() for r in batch.rejected]
+    if not batch.readings:
+        body = {"Code": "ValidationError", "Message": "every reading was rejected"}
+        return Response(body={**body, "queued": 0, "rejected": rejected}, status_code=422)
+    queued = enqueue_readings(ingest_queue(), batch.readings, tenant)
+    return Response(body={"queued": queued, "rejected": rejected}, status_code=202)
 
 
 def _room(building: str, room: str) -> tuple[str, str]:
