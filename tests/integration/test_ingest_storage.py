@@ -98,7 +98,7 @@ def test_throttling_and_unprocessed_items_lose_nothing_and_count_nothing_twice(a
     header = "building,room,sensor_id,timestamp,temperature\n"
     rows = "".join(f"b1,r{i % 4},s1,{T0 + i},21\n" for i in range(300))
     duplicated = "".join(f"b1,r{i % 4},s1,{T0 + i},21\n" for i in range(50))  # again
-    bad = "b1,r1,s1,{T0},-900\n"
+    bad = f"b1,r1,s1,{T0 + 1},-900\n"  # below absolute zero
     key = "incoming/acme/flaky.csv"
     aws.drop(key, (header + rows + duplicated + bad).encode())
     consumer = Consumer(
