@@ -82,6 +82,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         wiring.reset()
         get_settings()  # cached now: the Chalice test client's stage variables do not replace it
         world = Aws(s3, sqs, dynamodb, f"data-{suffix}", f"readings-{suffix}", queue_url, dlq_url)
-        world.receive()  # drop S3's s3:TestEvent
+        for message in world.receive():  # S3's s3:TestEvent
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         yield world
     wiring.reset()
