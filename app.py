@@ -3,6 +3,7 @@
 from chalice import Chalice
 
 from chalicelib.api.access import access_api
+from chalicelib.api.events import events
 from chalicelib.api.health import health
 from chalicelib.api.readings import readings
 from chalicelib.api.registry import registry_api
@@ -12,3 +13,4 @@ app.register_blueprint(health)
 app.register_blueprint(readings)
 app.register_blueprint(registry_api)
 app.register_blueprint(access_api)
+app.register_blueprint(events)

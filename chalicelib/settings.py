@@ -20,6 +20,15 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = 10.0
     registry_cache_seconds: float = 60.0
 
+    # -- bulk and asynchronous ingestion (issue 4) --
+    bucket_name: str = "roomtemp-data"
+    ingest_queue_name: str = "roomtemp-ingest"
+    ingest_queue_url: str = ""  # empty: looked up from ingest_queue_name
+    ingest_dlq_url: str = ""
+    ingest_chunk_rows: int = 1000  # rows validated and written together
+    ingest_reserve_seconds: int = 60  # invocation time kept back for the report and the hand-off
+    ingest_max_rows_per_invocation: int = 0  # 0: no cap (tests force continuation with a cap)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

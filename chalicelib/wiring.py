@@ -6,10 +6,11 @@ so AWS, LocalStack and the embedded emulator need no code branch.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from chalicelib.access import KeyCache
+from chalicelib.ingest.ports import MessageQueue, ObjectStore
 from chalicelib.ports import ReadingRepository, Repositories
 from chalicelib.registry import KnownRooms
 from chalicelib.settings import get_settings, reset_settings
@@ -72,6 +73,25 @@ def repositories() -> Repositories:
     return _override if _override is not None else _dynamo_repositories()
 
 
+@lru_cache(maxsize=1)
+def object_store() -> ObjectStore:
+    """The bucket of ingested files and their reports (issue 4)."""
+    from chalicelib.storage.s3 import S3ObjectStore
+
+    return S3ObjectStore(aws_client("s3"), get_settings().bucket_name)
+
+
+@lru_cache(maxsize=1)
+def ingest_queue() -> MessageQueue:
+    """The ingest queue: async readings and file continuations (issue 4)."""
+    from chalicelib.storage.sqs import SqsQueue
+
+    settings = get_settings()
+    return SqsQueue(
+        aws_client("sqs"), url=settings.ingest_queue_url, name=settings.ingest_queue_name
+    )
+
+
 def reading_repository() -> ReadingRepository:
     """The reading repository the handlers use."""
     return repositories().readings
@@ -105,4 +125,6 @@ def reset() -> None:
     _dynamo_repositories.cache_clear()
     key_cache.cache_clear()
     known_rooms.cache_clear()
+    object_store.cache_clear()
+    ingest_queue.cache_clear()
     reset_settings()

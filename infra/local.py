@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -93,15 +96,19 @@ def aws_env(endpoint: str, table_name: str) -> dict[str, str]:
         env.setdefault(key, value)
     env["AWS_ENDPOINT_URL"] = endpoint
     env["ROOMTEMP_TABLE_NAME"] = table_name
+    env.update(ingest_env())  # issue 4
     return env
 
 
 def bootstrap(endpoint: str, table_name: str) -> None:
     """Create what the app needs on `endpoint` (idempotent)."""
-
     from infra.tables import create_table
 
     create_table(_client("dynamodb", endpoint), table_name)
+    # issue 4: the bucket, the ingest queue + DLQ, and the bucket's notification into the queue
+    create_ingest_resources(
+        _client("s3", endpoint), _client("sqs", endpoint), LOCAL_BUCKET, LOCAL_INGEST_QUEUE
+    )
 
 
 def _client(service: str, endpoint: str) -> Any:
@@ -212,13 +219,17 @@ def local_stack(
         if not port_open(emulator_port):
             emulator = Emulator(emulator_port).start()
     process = None
+    poller: IngestPoller | None = None
     try:
         env = aws_env(endpoint, table_name)
         os.environ.update({k: env[k] for k in FAKE_CREDENTIALS if k not in os.environ})
         bootstrap(endpoint, table_name)
         process = start_api(api_port, env, quiet=quiet)
+        poller = start_ingest_poller(env)  # issue 4: S3/SQS handlers, as Lambda would run them
         yield endpoint, f"http://{LOCALHOST}:{api_port}", process
     finally:
+        if poller is not None:
+            poller.stop()
         if process is not None:
             stop_process(process)
         if emulator is not None:
@@ -233,17 +244,189 @@ def local_keys(endpoint: str, table_name: str, tenant: str = "local") -> dict[st
     }
 
 
+# -- issue 4: bucket, ingest queue + DLQ, and the local poller that feeds the SQS handler ----------
+#
+# `chalice local` serves routes only and never fires queue handlers. moto's server does deliver
+# the bucket's notifications (incoming/ -> the ingest queue), so locally a thread of this process
+# long-polls the queue and calls the app's own "ingest" handler with SQS-shaped events, deleting
+# only the messages it did not report as failed; failed ones come back after a few seconds and
+# after MAX_RECEIVES receives land in the dead-letter queue, as with Lambda.
+
+LOCAL_BUCKET = "roomtemp-data"
+LOCAL_INGEST_QUEUE = "roomtemp-ingest"
+MAX_RECEIVES = 5
+VISIBILITY_TIMEOUT_S = 360  # above the handler's local time budget (LOCAL_RUNTIME_MS)
+LOCAL_RUNTIME_MS = 300_000
+RETRY_AFTER_S = 2  # a failed message is visible again this soon locally
+
+
+def ingest_env() -> dict[str, str]:
+    """The ingest settings of the local stack (the queue URL is looked up by name)."""
+    return {"ROOMTEMP_BUCKET_NAME": LOCAL_BUCKET, "ROOMTEMP_INGEST_QUEUE_NAME": LOCAL_INGEST_QUEUE}
+
+
+def create_ingest_resources(s3: Any, sqs: Any, bucket: str, queue: str) -> tuple[str, str]:
+    """Bucket, queue, DLQ (redrive after MAX_RECEIVES) and incoming/ notifications; idempotent."""
+    dlq_url = sqs.create_queue(QueueName=f"{queue}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}
+    queue_url = sqs.create_queue(
+        QueueName=queue,
+        Attributes={
+            "RedrivePolicy": json.dumps(redrive),
+            "VisibilityTimeout": str(VISIBILITY_TIMEOUT_S),
+        },
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "Id": "ingest-incoming",
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "incoming/"}]}},
+                }
+            ]
+        },
+    )
+    return str(queue_url), str(dlq_url)
+
+
+class IngestPoller:
+    """Long-polls the ingest queue and feeds its messages to the app's "ingest" handler."""
+
+    def __init__(self, queue_url: str, handler: Any = None, *, wait_seconds: int = 1) -> None:
+        import boto3
+
+        self.queue_url = queue_url
+        self._handler = handler
+        self._wait = wait_seconds
+        self._sqs = boto3.session.Session().client("sqs")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.handled = 0
+        self.failed = 0
+
+    @property
+    def handler(self) -> Any:
+        if self._handler is None:
+            from app import app
+
+            self._handler = app.handler_map["ingest"]
+        return self._handler
+
+    def poll_once(self) -> int:
+        """Receive up to 10 messages, hand them to the handler as one SQS event; return how many."""
+        messages = self._sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=self._wait,
+            AttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        from chalice.local import LambdaContext
+
+        context = LambdaContext("ingest", memory_size=1024, max_runtime_ms=LOCAL_RUNTIME_MS)
+        try:
+            response = self.handler(sqs_event(messages, self.queue_url), context)
+            failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+        except Exception:
+            logging.getLogger(__name__).exception("ingest handler failed a whole batch")
+            failed = {m["MessageId"] for m in messages}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                for i, m in enumerate(done[start : start + 10])
+            ]
+            self._sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        for message in messages:
+            if message["MessageId"] in failed:
+                self._sqs.change_message_visibility(
+                    QueueUrl=self.queue_url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=RETRY_AFTER_S,
+                )
+        self.handled += len(done)
+        self.failed += len(failed)
+        return len(messages)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:
+                logging.getLogger(__name__).exception("ingest poller")
+                self._stop.wait(1)
+
+    def start(self) -> IngestPoller:
+        self._thread = threading.Thread(target=self._loop, name="ingest-poller", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self._wait + 15)
+            self._thread = None
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_url: str) -> dict[str, Any]:
+    """ReceiveMessage results in the shape of the event Lambda passes to an SQS handler."""
+    name = queue_url.rstrip("/").rsplit("/", 1)[-1]
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:us-east-1:000000000000:{name}",
+                "awsRegion": "us-east-1",
+            }
+            for m in messages
+        ]
+    }
+
+
+def start_ingest_poller(env: dict[str, str]) -> IngestPoller:
+    """Point this process at the local stack (as the API is) and start the poller thread."""
+    from chalicelib import wiring
+
+    keys = ("AWS_ENDPOINT_URL", "ROOMTEMP_TABLE_NAME", *ingest_env().keys())
+    os.environ.update({k: env[k] for k in keys if k in env})
+    wiring.reset()
+    sqs = wiring.aws_client("sqs")
+    url = sqs.get_queue_url(QueueName=env["ROOMTEMP_INGEST_QUEUE_NAME"])["QueueUrl"]
+    return IngestPoller(url).start()
+
+
 def run(api_port: int, emulator_port: int) -> None:
     """`make run`: start everything, print the URLs and keys, wait for Ctrl-C."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with local_stack(api_port, emulator_port) as (endpoint, api, process):
         keys = local_keys(endpoint, os.environ.get("ROOMTEMP_TABLE_NAME", "roomtemp"))
         print(f"\n  roomtemp API   {api}   (try {api}/health)")
-        print(f"  emulator       {endpoint}   (DynamoDB; data kept in memory)")
+        print(f"  emulator       {endpoint}   (DynamoDB, S3, SQS; data kept in memory)")
         print("  tenant         local")
         print(f"  admin key      {keys['admin']}   (admin, read, ingest)")
         print(f"  ingest key     {keys['ingest']}   (ingest only)")
         print(f"\n  curl -H 'Authorization: Bearer {keys['admin']}' {api}/buildings")
+        print(f"  emulator       {endpoint}   (DynamoDB, S3, SQS; data kept in memory)")
+        print(f"  ingest         drop files into s3://{LOCAL_BUCKET}/incoming/<tenant>/ ;")
+        print(f"                 reports appear under s3://{LOCAL_BUCKET}/reports/")
         print("  Ctrl-C stops everything.\n", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             process.wait()

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Blueprint, Response
+from chalice.app import Blueprint, Request, Response
 
 from chalicelib import access, registry, services
 from chalicelib.api.auth import route
 from chalicelib.api.http import enum_param, identifier, int_param, json_body, query, time_param
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
-from chalicelib.domain.errors import MalformedRequestError
-from chalicelib.domain.inputs import parse_readings
+from chalicelib.domain.errors import MalformedRequestError, ValidationError
+from chalicelib.domain.inputs import ParsedBatch, Rejection, parse_readings
 from chalicelib.domain.models import Metric, Position
 from chalicelib.domain.registry import Principal, Scope
 from chalicelib.domain.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, now_ms
 from chalicelib.domain.units import TemperatureUnit
+from chalicelib.ingest.pipeline import enqueue_readings
 from chalicelib.settings import get_settings
-from chalicelib.wiring import known_rooms, repositories
+from chalicelib.wiring import ingest_queue, known_rooms, repositories
 
 readings = Blueprint(__name__)
 DAY_MS = 86_400_000
@@ -26,24 +27,54 @@ ROOM = "/buildings/{building}/rooms/{room}"
 
 @route(readings, "/readings", "POST", Scope.INGEST)
 def post_readings(principal: Principal) -> Response:
-    """Store one reading or a batch of up to 1000; 201, 207 (some rejected) or 422 (all)."""
+    """Store one reading or a batch of up to 1000; 201, 207 (some rejected) or 422 (all).
+
+    With ?async=true the valid readings are queued instead: 202 {"queued", "rejected"}.
+    """
     request = readings.current_request
     now = now_ms()
     batch = parse_readings(json_body(request), now, get_settings().max_future_seconds * 1000)
+    tenant = access.tenant_of(principal)
+    if _async_requested(request):
+        # Rooms are resolved (and checked against the tenant) now, so the queue holds only
+        # readings that will be stored; the answer can name the ones that will not.
+        registry.resolve_rooms(repositories().registry, tenant, batch, now, known_rooms())
+        if batch.single and batch.rejected:
+            return _single_rejection(batch.rejected[0])
+        return _enqueue(batch, tenant=tenant)
     outcome = services.record_readings(
-        repositories(), access.tenant_of(principal), batch, now_ms=now, known=known_rooms()
+        repositories(), tenant, batch, now_ms=now, known=known_rooms()
     )
     if batch.single and outcome.rejected:
-        rejection = outcome.rejected[0]
-        status = 404 if rejection.code == "NotFound" else 422
-        return Response(
-            body={"Code": rejection.code, "Message": rejection.message}, status_code=status
-        )
+        return _single_rejection(outcome.rejected[0])
     body = outcome.to_json()
     if not batch.readings:
         body = {"Code": "ValidationError", "Message": "every reading was rejected", **body}
         return Response(body=body, status_code=422)
     return Response(body=body, status_code=207 if outcome.rejected else 201)
+
+
+def _single_rejection(rejection: Rejection) -> Response:
+    """A single reading that was not stored: 404 for another tenant's building, else 422."""
+    status = 404 if rejection.code == "NotFound" else 422
+    return Response(body={"Code": rejection.code, "Message": rejection.message}, status_code=status)
+
+
+def _async_requested(request: Request) -> bool:
+    flag = query(request).get("async", "false")
+    if flag not in ("true", "false"):
+        raise ValidationError("async: must be true or false")
+    return flag == "true"
+
+
+def _enqueue(batch: ParsedBatch, *, tenant: str) -> Response:
+    """?async=true: queue the valid readings for the ingest handler; 202 with the count."""
+    rejected = [r.to_json() for r in batch.rejected]
+    if not batch.readings:
+        body = {"Code": "ValidationError", "Message": "every reading was rejected"}
+        return Response(body={**body, "queued": 0, "rejected": rejected}, status_code=422)
+    queued = enqueue_readings(ingest_queue(), batch.readings, tenant)
+    return Response(body={"queued": queued, "rejected": rejected}, status_code=202)
 
 
 def scoped_room(principal: Principal, building: str, room: str) -> tuple[str, str]:

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from chalicelib.domain.models import Position, Reading
+from chalicelib.domain.models import Position, Reading, WriteResult
 from chalicelib.ports import ReadingRepository
 from tests.factories import MINUTE, T0, reading
 
@@ -37,7 +37,7 @@ def test_stored_readings_come_back_in_time_order_with_their_values(
         reading(T0 + 1, sensor_id="b.2:x-y_z", temperature=None, humidity=None, co2=415.0),
         reading(T0 + 1, sensor_id="a", temperature=0.1, humidity=0.0, co2=0.0),
     ]
-    assert repo.put_readings(stored).model_dump() == {"accepted": 3, "duplicates": 0}
+    assert repo.put_readings(stored) == WriteResult(accepted=3, duplicates=0)
     window = repo.window("hq", "r101", T0, T0 + 2)
     assert window == sorted(stored, key=lambda r: (r.ts_ms, r.sensor_id))
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib import services
+from chalicelib import services, wiring
 from chalicelib.domain.errors import MalformedRequestError, NotFoundError, ValidationError
 from chalicelib.domain.inputs import parse_items
 from chalicelib.domain.models import Metric, Position
@@ -188,9 +188,10 @@ def test_a_retried_batch_is_not_counted_twice() -> None:
         AT,
         300_000,
     )
-    first = services.record_readings(repo, batch)
+    repos = wiring.in_memory_repositories(repo)
+    first = services.record_readings(repos, "t1", batch, now_ms=AT)
     # When the sensor retries the very same batch
-    second = services.record_readings(repo, batch)
+    second = services.record_readings(repos, "t1", batch, now_ms=AT)
     # Then nothing is stored again and the average is unchanged
     assert (first.accepted, first.duplicates) == (5, 0)
     assert (second.accepted, second.duplicates) == (0, 5)
@@ -213,8 +214,9 @@ def test_duplicates_inside_one_batch_count_once_and_the_first_value_wins() -> No
 def test_ingest_items_reports_rejections_and_stores_the_rest() -> None:
     repo = InMemoryReadingRepository()
     outcome = services.ingest_items(
-        repo,
+        wiring.in_memory_repositories(repo),
         [{"building": "hq", "room": "r101", "temperature": 20}, {"building": "hq"}],
+        tenant="t1",
         now_ms=AT,
         max_future_ms=300_000,
     )

@@ -1,0 +1,187 @@
+"""Benchmark of bulk ingestion (issue 4): a CSV through the whole pipeline vs raw BatchWriteItem.
+
+    python -m bench.ingest    # rows: ROOMTEMP_BENCH_INGEST_ROWS (default 100,000; issue: 1,000,000)
+
+moto's server runs in this process on a free port (real HTTP). Each measured run is a separate
+child process, so its peak RSS (VmHWM) is the import's own, not the emulator's:
+- import: the CSV is uploaded to the emulator's bucket and ingested by `files.process_segment`
+  (S3 streaming, parsing, validation, duplicate check, BatchWriteItem with retries), no budget;
+- raw: the same rows as DynamoDB items, written with BatchWriteItem (25 per call) only;
+- import at a tenth of the rows, to show that peak memory does not grow with the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+ROOMS = 100
+T0 = 1_735_689_600  # 2025-01-01T00:00:00Z
+HEADER = "building,room,sensor_id,timestamp,temperature,unit,humidity,co2\n"
+LAMBDA_SECONDS = 900 - 60  # the ingest function's timeout minus the reserve kept for hand-off
+
+
+def write_csv(path: Path, rows: int) -> int:
+    """100 rooms x rows/100 readings a minute apart; return the file size in bytes."""
+    per_room = rows // ROOMS
+    with path.open("w") as out:
+        out.write(HEADER)
+        for i in range(per_room):
+            ts = T0 + i * 60
+            out.writelines(
+                f"b1,room-{r:03d},s1,{ts},{20 + (i + r) % 70 / 10:.1f},C,{40 + r % 20},\n"
+                for r in range(ROOMS)
+            )
+    return path.stat().st_size
+
+
+def _child(mode: str, endpoint: str, table: str, path: str) -> dict[str, float]:
+    """One measured run (in a child process): 'import' or 'raw'."""
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ["ROOMTEMP_TABLE_NAME"] = table
+    from chalicelib import wiring
+    from chalicelib.dynamo.repository import DynamoReadingRepository
+    from chalicelib.ingest import files
+    from chalicelib.ingest.memory import InMemoryQueue
+    from chalicelib.ingest.pipeline import store
+
+    wiring.reset()
+    client = wiring.aws_client("dynamodb")
+    started = time.perf_counter()
+    if mode == "import":
+        objects = wiring.object_store()
+        key = f"incoming/bench/{Path(path).name}"
+        etag = objects.etag(key)
+        repo = DynamoReadingRepository(client, table)
+        report = files.process_segment(
+            files.Segment(key=key, etag=etag),
+            objects=objects,
+            queue=InMemoryQueue(),
+            store=lambda items, tenant: store(items, tenant, repo=repo),
+            budget=files.Budget(),
+        )
+        assert report.status == "done", report.error
+        count = report.stored
+    else:
+        from chalicelib.domain.models import Reading
+        from chalicelib.dynamo.items import reading_item
+
+        # The same items, built without validation or duplicate checks: BatchWriteItem only.
+        repo = DynamoReadingRepository(client, table)
+        count = 0
+        with open(path) as source:
+            next(source)
+            chunk: list[Any] = []
+            for line in source:
+                building, room, sensor, ts, temperature, _, humidity, _ = line.split(",")
+                reading = Reading.model_construct(
+                    building=building,
+                    room=room,
+                    sensor_id=sensor,
+                    ts_ms=int(ts) * 1000,
+                    temperature=float(temperature),
+                    humidity=float(humidity),
+                    co2=None,
+                )
+                chunk.append(reading_item(reading))
+                if len(chunk) == 1000:
+                    repo.batch_write(chunk)  # 25 per call, UnprocessedItems retried
+                    count, chunk = count + len(chunk), []
+            repo.batch_write(chunk)
+            count += len(chunk)
+    elapsed = time.perf_counter() - started
+    peak_mb = _peak_rss_mb()
+    return {"rows": count, "seconds": elapsed, "peak_rss_mb": peak_mb}
+
+
+def _peak_rss_mb() -> float:
+    # VmHWM is this process's own peak; ru_maxrss would include the emulator's pages at fork time.
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _measure(mode: str, endpoint: str, table: str, path: Path) -> dict[str, float]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    output = subprocess.run(
+        [sys.executable, "-m", "bench.ingest", "--child", mode, endpoint, table, str(path)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return dict(json.loads(output.strip().splitlines()[-1]))
+
+
+def run() -> dict[str, float]:
+    """Measure import vs raw BatchWriteItem on the emulator; return the figures."""
+    import boto3
+
+    from infra.local import FAKE_CREDENTIALS, Emulator, create_ingest_resources, free_port
+    from infra.tables import create_table
+
+    rows = int(os.environ.get("ROOMTEMP_BENCH_INGEST_ROWS", "100000"))
+    for key, value in FAKE_CREDENTIALS.items():
+        os.environ.setdefault(key, value)
+    emulator = Emulator(free_port()).start()
+    try:
+        endpoint = emulator.endpoint
+        os.environ["ROOMTEMP_BUCKET_NAME"] = "bench-data"
+        session = boto3.session.Session(region_name="us-east-1")
+        dynamodb = session.client("dynamodb", endpoint_url=endpoint)
+        s3 = session.client("s3", endpoint_url=endpoint)
+        sqs = session.client("sqs", endpoint_url=endpoint)
+        create_ingest_resources(s3, sqs, "bench-data", "bench-ingest")
+        for table in ("bench-import", "bench-raw", "bench-small"):
+            create_table(dynamodb, table)
+        with tempfile.TemporaryDirectory() as tmp:
+            big, small = Path(tmp, "big.csv"), Path(tmp, "small.csv")
+            size = write_csv(big, rows)
+            write_csv(small, rows // 10)
+            for path in (big, small):
+                s3.upload_file(str(path), "bench-data", f"incoming/bench/{path.name}")
+            raw = _measure("raw", endpoint, "bench-raw", big)
+            imported = _measure("import", endpoint, "bench-import", big)
+            tenth = _measure("import", endpoint, "bench-small", small)
+    finally:
+        emulator.stop()
+    import_rate = imported["rows"] / imported["seconds"]
+    raw_rate = raw["rows"] / raw["seconds"]
+    rows_per_invocation = import_rate * LAMBDA_SECONDS
+    return {
+        "import_rows": float(imported["rows"]),
+        "import_readings_per_s": round(import_rate, 1),
+        "raw_batchwrite_items_per_s": round(raw_rate, 1),
+        "import_vs_raw_ratio": round(import_rate / raw_rate, 3),
+        "import_peak_rss_mb": round(imported["peak_rss_mb"], 1),
+        "import_peak_rss_mb_tenth_rows": round(tenth["peak_rss_mb"], 1),
+        "import_file_bytes_per_row": round(size / rows, 1),
+        "lambda_rows_per_invocation_at_import_rate": round(rows_per_invocation),
+        "lambda_csv_mb_per_invocation_at_import_rate": round(
+            rows_per_invocation * size / rows / 1e6, 1
+        ),
+    }
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["--child"]:
+        print(json.dumps(_child(*argv[1:5])))
+        return
+    print(json.dumps(run(), indent=2))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

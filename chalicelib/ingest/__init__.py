@@ -1,0 +1,1 @@
+"""Bulk and asynchronous ingestion: files from the bucket, messages from the queue (issue 4)."""

@@ -1,0 +1,159 @@
+"""What the ingest queue's messages mean, and which of a batch failed (to be retried alone).
+
+One queue carries three kinds of message:
+- S3 event notifications for objects created under incoming/ (and S3's one-off s3:TestEvent);
+- continuations of a file that did not fit one invocation ({"kind": "file-segment", ...});
+- readings: {"tenant": T, "readings": [...]} or one reading object with a "tenant" key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from chalicelib.domain.errors import DomainError
+from chalicelib.ingest import files
+from chalicelib.ingest.ports import MessageQueue, ObjectGoneError, ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+class MalformedMessageError(Exception):
+    """A message of no known shape: it fails, is retried, and ends in the dead-letter queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One received message: its id (for batch item failures) and its body."""
+
+    message_id: str
+    body: str
+
+
+@dataclass(slots=True)
+class Consumer:
+    """Handles ingest messages with the given bucket, queue and writer."""
+
+    objects: ObjectStore
+    queue: MessageQueue
+    store: files.Store
+    budget: files.Budget
+    chunk_rows: int = 1000
+
+    def handle_batch(self, messages: Sequence[Message]) -> list[str]:
+        """Handle each message on its own; return the ids of those that failed."""
+        failed: list[str] = []
+        for message in messages:
+            try:
+                self.handle(message.body)
+            except Exception as exc:  # one bad message must not fail the batch
+                log.warning(
+                    json.dumps(
+                        {"ingest_message_failed": message.message_id, "error": repr(exc)[:500]}
+                    )
+                )
+                failed.append(message.message_id)
+        return failed
+
+    def handle(self, body: str) -> None:
+        """Handle one message body; raise if it should be retried (or dead-lettered)."""
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise MalformedMessageError("body is not JSON") from None
+        if not isinstance(data, dict):
+            raise MalformedMessageError("body is not a JSON object")
+        if data.get("Event") == "s3:TestEvent":
+            return
+        if "Records" in data:
+            for segment in s3_segments(data, self.objects):
+                self._file(segment)
+            return
+        if data.get("kind") == files.SEGMENT_MESSAGE:
+            try:
+                segment = files.Segment.from_message(data)
+            except (KeyError, TypeError, ValueError):
+                raise MalformedMessageError("a file-segment message lacks fields") from None
+            self._file(segment)
+            return
+        self._readings(data)
+
+    def _file(self, segment: files.Segment) -> None:
+        files.process_segment(
+            segment,
+            objects=self.objects,
+            queue=self.queue,
+            store=self.store,
+            budget=self.budget,
+            chunk_rows=self.chunk_rows,
+        )
+
+    def _readings(self, data: dict[str, Any]) -> None:
+        tenant = data.get("tenant")
+        if not isinstance(tenant, str):
+            raise MalformedMessageError('a readings message needs "tenant"')
+        if "readings" in data:
+            items = data["readings"]
+            if not isinstance(items, list) or len(data) != 2:
+                raise MalformedMessageError('expected {"tenant": ..., "readings": [...]}')
+        else:
+            items = [{k: v for k, v in data.items() if k != "tenant"}]
+        try:
+            outcome = self.store(items, tenant)
+        except DomainError as exc:
+            if exc.code == "ServiceUnavailable":
+                raise
+            raise MalformedMessageError(f"{exc.code}: {exc.message}") from None
+        # Rejected readings stay rejected on every retry: log them, do not retry the message.
+        log.info(json.dumps({"ingest_readings": tenant, **outcome.to_json()}))
+
+
+def s3_segments(data: dict[str, Any], objects: ObjectStore) -> list[files.Segment]:
+    """The first segment of each object an S3 event notification announces."""
+    segments = []
+    records = data.get("Records")
+    if not isinstance(records, list):
+        raise MalformedMessageError('"Records" must be a list')
+    for record in records:
+        try:
+            s3 = record["s3"]
+            key = unquote_plus(s3["object"]["key"])
+            etag = s3["object"].get("eTag") or s3["object"].get("etag")
+        except (KeyError, TypeError):
+            raise MalformedMessageError("an S3 record lacks s3.object.key") from None
+        if not str(record.get("eventName", "ObjectCreated")).startswith("ObjectCreated"):
+            continue
+        if key.endswith("/"):
+            continue  # a "folder" placeholder
+        if not etag:
+            try:
+                etag = objects.etag(key)
+            except ObjectGoneError:
+                continue  # deleted since: nothing to ingest
+        segments.append(files.Segment(key=key, etag=str(etag).strip('"')))
+    return segments
+
+
+def consumer_from_settings(remaining_ms: Callable[[], int] | None) -> Consumer:
+    """The consumer the Lambda handler and the local poller use: AWS adapters from wiring."""
+    from chalicelib import wiring
+    from chalicelib.ingest.pipeline import store
+    from chalicelib.settings import get_settings
+
+    settings = get_settings()
+    budget = files.Budget(
+        remaining_ms,
+        reserve_ms=settings.ingest_reserve_seconds * 1000,
+        max_rows=settings.ingest_max_rows_per_invocation,
+    )
+    return Consumer(
+        objects=wiring.object_store(),
+        queue=wiring.ingest_queue(),
+        store=lambda items, tenant: store(items, tenant),
+        budget=budget,
+        chunk_rows=settings.ingest_chunk_rows,
+    )

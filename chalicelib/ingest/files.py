@@ -1,0 +1,290 @@
+"""Ingestion of one file of the bucket, in segments that each fit one invocation, with a report.
+
+A file is read from where the previous segment stopped (a byte offset and a line number), in chunks
+of rows that go through `pipeline.store`. When the invocation's time (or a row cap) runs out, the
+position is saved in the file's report object and a continuation message is queued, so a file of
+any size is finished by a chain of invocations instead of being cut off. Redelivered events and
+continuations are recognised by the report (same ETag, segment already done) and do nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.inputs import check_identifier
+from chalicelib.domain.timeutil import format_ms, now_ms
+from chalicelib.ingest import formats
+from chalicelib.ingest.ports import MessageQueue, ObjectGoneError, ObjectStore
+from chalicelib.services import IngestOutcome
+
+log = logging.getLogger(__name__)
+
+INCOMING = "incoming/"
+REPORTS = "reports/"
+MAX_REPORTED_REJECTIONS = 1000
+SEGMENT_MESSAGE = "file-segment"
+
+Store = Callable[[list[Any], str], IngestOutcome]
+
+
+def report_key(key: str) -> str:
+    """Where the report of `key` is written: reports/<original key>.json."""
+    return f"{REPORTS}{key}.json"
+
+
+def tenant_of(key: str) -> str:
+    """The tenant a key belongs to: incoming/<tenant>/<any path>; ValidationError otherwise."""
+    parts = key.split("/")
+    if len(parts) < 3 or parts[0] + "/" != INCOMING or not parts[-1]:
+        raise ValidationError("key: must be incoming/<tenant>/<file>")
+    return check_identifier(parts[1], "tenant (the key's second segment)")
+
+
+@dataclass(slots=True)
+class Segment:
+    """Where to (re)start reading a file: what a continuation message carries."""
+
+    key: str
+    etag: str
+    number: int = 0
+    offset: int = 0  # bytes of the file already read (uncompressed bytes for .gz)
+    line: int = 1  # number of the next line
+    header: list[str] | None = None
+
+    def to_message(self) -> str:
+        """The continuation message body."""
+        return json.dumps({"kind": SEGMENT_MESSAGE, **asdict(self)})
+
+    @classmethod
+    def from_message(cls, body: dict[str, Any]) -> Segment:
+        """Parse a continuation message body; KeyError/TypeError if it is not one."""
+        return cls(
+            key=str(body["key"]),
+            etag=str(body["etag"]),
+            number=int(body["number"]),
+            offset=int(body["offset"]),
+            line=int(body["line"]),
+            header=None if body.get("header") is None else [str(c) for c in body["header"]],
+        )
+
+
+@dataclass(slots=True)
+class Report:
+    """What happened to one file; stored as reports/<key>.json after every segment."""
+
+    key: str
+    etag: str
+    tenant: str | None = None
+    status: str = "in_progress"  # in_progress | done | failed
+    rows_read: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    rejected_rows: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    segments: int = 0
+    next: dict[str, Any] | None = None
+    started_at: str = ""
+    updated_at: str = ""
+
+    def reject(self, line: int, reason: str) -> None:
+        """Count a rejected row; keep the first 1000 with line number and reason."""
+        self.rejected += 1
+        if len(self.rejected_rows) < MAX_REPORTED_REJECTIONS:
+            self.rejected_rows.append({"line": line, "reason": reason})
+
+    def to_json(self) -> dict[str, Any]:
+        """As stored in the bucket."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Report:
+        """A stored report."""
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+class Budget:
+    """How much one invocation may still do: its remaining time minus a reserve, and a row cap."""
+
+    def __init__(
+        self,
+        remaining_ms: Callable[[], int] | None = None,
+        *,
+        reserve_ms: int = 0,
+        max_rows: int = 0,
+    ) -> None:
+        self._remaining_ms = remaining_ms
+        self._reserve_ms = reserve_ms
+        self._max_rows = max_rows
+        self.rows = 0
+
+    def spend(self, rows: int) -> None:
+        """Count rows done in this invocation."""
+        self.rows += rows
+
+    def exhausted(self) -> bool:
+        """Whether the invocation should hand the rest of its work on."""
+        if self._max_rows and self.rows >= self._max_rows:
+            return True
+        return self._remaining_ms is not None and self._remaining_ms() <= self._reserve_ms
+
+
+def _chunks(lines: Iterator[formats.Line], size: int) -> Iterator[list[formats.Line]]:
+    chunk: list[formats.Line] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def process_segment(
+    segment: Segment,
+    *,
+    objects: ObjectStore,
+    queue: MessageQueue,
+    store: Store,
+    budget: Budget,
+    chunk_rows: int = 1000,
+) -> Report:
+    """Ingest a file from `segment` on until it ends or the budget runs out; write its report."""
+    key = segment.key
+    previous = objects.get_json(report_key(key))
+    report = _resume(previous, segment)
+    if report is None:  # a redelivery of work already done
+        _resend_lost_continuation(previous, segment, queue)
+        return Report.from_json(previous) if isinstance(previous, dict) else Report(key, "")
+    stamp = format_ms(now_ms())
+    report.started_at = report.started_at or stamp
+    report.segments += 1
+    try:
+        report.tenant = tenant_of(key)
+        kind = formats.file_kind(key)
+        finished = _read(segment, report, kind, objects, store, budget, chunk_rows)
+    except (ValidationError, formats.FileFormatError) as exc:
+        report.status, report.error, report.next = "failed", str(exc), None
+        finished = True
+    except ObjectGoneError as exc:
+        log.info("ingest: %s: %s; the newer version has its own event", key, exc)
+        report.status, report.error, report.next = "failed", str(exc), None
+        finished = True
+    report.updated_at = format_ms(now_ms())
+    if finished and report.status == "in_progress":
+        report.status, report.next = "done", None
+    if not finished:
+        report.next = asdict(segment)
+    objects.put_json(report_key(key), report.to_json())
+    if not finished:
+        queue.send([segment.to_message()])
+    log.info(
+        json.dumps(
+            {
+                "ingest_file": key,
+                "status": report.status,
+                "segment": report.segments,
+                "rows_read": report.rows_read,
+                "stored": report.stored,
+                "duplicates": report.duplicates,
+                "rejected": report.rejected,
+            }
+        )
+    )
+    return report
+
+
+def _resume(previous: Any, segment: Segment) -> Report | None:
+    """The report to continue, a fresh one, or None when this segment was done already."""
+    if not isinstance(previous, dict) or previous.get("etag") != segment.etag:
+        if segment.number:
+            # A continuation of an older version of the file: that version is gone.
+            return None
+        return Report(segment.key, segment.etag)
+    report = Report.from_json(previous)
+    if report.status != "in_progress" or report.next is None:
+        return None
+    if int(report.next.get("number", -1)) != segment.number:
+        return None
+    return report
+
+
+def _resend_lost_continuation(previous: Any, segment: Segment, queue: MessageQueue) -> None:
+    # The report was saved but the invocation died before queueing the next segment: requeue it.
+    if not isinstance(previous, dict) or previous.get("etag") != segment.etag:
+        return
+    following = previous.get("next")
+    if (
+        previous.get("status") == "in_progress"
+        and following
+        and int(following.get("number", -1)) == segment.number + 1
+    ):
+        queue.send([Segment.from_message(following).to_message()])
+
+
+def _read(
+    segment: Segment,
+    report: Report,
+    kind: formats.FileKind,
+    objects: ObjectStore,
+    store: Store,
+    budget: Budget,
+    chunk_rows: int,
+) -> bool:
+    """Read and store chunks from the segment's position; advance it; True if the file ended."""
+    assert report.tenant is not None
+    start = 0 if kind.gzip else segment.offset
+    skip = segment.offset if kind.gzip else 0
+    body = objects.open(segment.key, etag=segment.etag, start=start)
+    lines = formats.iter_lines(
+        body, compressed=kind.gzip, offset=segment.offset, line=segment.line, skip=skip
+    )
+    header = tuple(segment.header) if segment.header else None
+    started = time.monotonic()
+    for chunk in _chunks(lines, chunk_rows):
+        items: list[Any] = []
+        numbers: list[int] = []
+        for line in chunk:
+            if not line.data.strip() and not line.too_long:
+                continue  # blank lines are not rows
+            try:
+                text = formats.decode(line)
+                if kind.format is formats.Format.NDJSON:
+                    items.append(formats.ndjson_row(text))
+                elif header is None:
+                    header = formats.parse_header(text)
+                    continue
+                else:
+                    items.append(formats.csv_row(header, text))
+                numbers.append(line.number)
+            except formats.RowError as exc:
+                report.rows_read += 1
+                report.reject(line.number, str(exc))
+        if items:
+            outcome = store(items, report.tenant)
+            report.rows_read += len(items)
+            report.stored += outcome.accepted
+            report.duplicates += outcome.duplicates
+            for rejection in outcome.rejected:
+                report.reject(numbers[rejection.index], rejection.message)
+        last = chunk[-1]
+        segment.offset, segment.line = last.end, last.number + 1
+        segment.header = list(header) if header else None
+        budget.spend(len(chunk))
+        if budget.exhausted():
+            segment.number += 1
+            elapsed = time.monotonic() - started
+            log.info(
+                "ingest: %s: hands on at line %d after %.1fs", segment.key, segment.line, elapsed
+            )
+            return False
+    if kind.format is formats.Format.CSV and header is None:
+        raise formats.FileFormatError("empty file: no CSV header")
+    return True

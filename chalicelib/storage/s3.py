@@ -1,0 +1,79 @@
+"""The bucket adapter: streams objects (optionally from a byte offset) and stores JSON reports."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.ingest.ports import ObjectGoneError
+
+_GONE = {"NoSuchKey", "PreconditionFailed", "404", "412", "InvalidRange"}
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class S3ObjectStore:
+    """One S3 bucket through a low-level client."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self.bucket = bucket
+
+    def open(self, key: str, *, etag: str | None = None, start: int = 0) -> Any:
+        """The object's StreamingBody from byte `start` (of the version with `etag`)."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if etag:
+            kwargs["IfMatch"] = f'"{etag}"'
+        if start:
+            kwargs["Range"] = f"bytes={start}-"
+        try:
+            return self._client.get_object(**kwargs)["Body"]
+        except ClientError as exc:
+            code = _code(exc)
+            if code == "InvalidRange":  # nothing left after `start`
+                return _Empty()
+            if code in _GONE:
+                raise ObjectGoneError(f"object {key} is gone or was replaced ({code})") from None
+            raise
+
+    def etag(self, key: str) -> str:
+        """The object's ETag without quotes."""
+        try:
+            head = self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) in _GONE:
+                raise ObjectGoneError(f"object {key} is gone") from None
+            raise
+        return str(head["ETag"]).strip('"')
+
+    def get_json(self, key: str) -> Any | None:
+        """The JSON under `key`, or None if there is none."""
+        try:
+            body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except ClientError as exc:
+            if _code(exc) in _GONE:
+                return None
+            raise
+        return json.loads(body.read())
+
+    def put_json(self, key: str, value: Any) -> None:
+        """Store `value` as a JSON object."""
+        self._client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=json.dumps(value, indent=1).encode("utf-8"),
+            ContentType="application/json",
+        )
+
+    def upload(self, path: str, key: str, progress: Any = None) -> None:
+        """Upload a local file (multipart when large); `progress(bytes)` is called as it goes."""
+        self._client.upload_file(path, self.bucket, key, Callback=progress)
+
+
+class _Empty:
+    def read(self, amount: int = -1) -> bytes:
+        return b""

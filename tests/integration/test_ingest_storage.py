@@ -1,0 +1,145 @@
+"""The ingest path against moto: throttling and UnprocessedItems lose nothing; adapter behaviour."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.config import Config
+
+from chalicelib import wiring
+from chalicelib.dynamo.registry import DynamoKeyRepository, DynamoRegistryRepository
+from chalicelib.dynamo.repository import DynamoReadingRepository
+from chalicelib.ingest import files
+from chalicelib.ingest.consumer import Consumer
+from chalicelib.ingest.pipeline import store
+from chalicelib.ingest.ports import ObjectGoneError
+from chalicelib.ports import Repositories
+from chalicelib.storage.s3 import S3ObjectStore
+from chalicelib.storage.sqs import SqsQueue
+
+if TYPE_CHECKING:
+    from tests.ingest_fixtures import Aws
+
+pytest_plugins = ["tests.ingest_fixtures"]
+
+T0 = 1_735_689_600
+
+
+class FlakyDynamo:
+    """A DynamoDB client whose every 3rd BatchWriteItem leaves half its items unprocessed."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.calls = 0
+        self.unprocessed = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def batch_write_item(self, RequestItems: dict[str, list[Any]]) -> dict[str, Any]:
+        self.calls += 1
+        if self.calls % 3:
+            return dict(self._client.batch_write_item(RequestItems=RequestItems))
+        (table, requests), *_ = RequestItems.items()
+        keep, leave = requests[: len(requests) // 2], requests[len(requests) // 2 :]
+        if keep:
+            self._client.batch_write_item(RequestItems={table: keep})
+        self.unprocessed += len(leave)
+        return {"UnprocessedItems": {table: leave} if leave else {}}
+
+
+def throttle_every_third_call(client: Any) -> list[int]:
+    """Every 3rd DynamoDB request answers ProvisionedThroughputExceeded; botocore retries it."""
+    seen = [0, 0]
+
+    def before_send(request: Any, **_: Any) -> AWSResponse | None:
+        seen[0] += 1
+        if seen[0] % 3:
+            return None
+        seen[1] += 1
+        body = json.dumps(
+            {
+                "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                "message": "injected",
+            }
+        ).encode()
+        return AWSResponse(
+            request.url, 400, {"Content-Type": "application/x-amz-json-1.0"}, _Raw(body)
+        )
+
+    client.meta.events.register_first("before-send.dynamodb", before_send)
+    return seen
+
+
+class _Raw:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Any:
+        yield self._data
+
+    def read(self, *_: Any) -> bytes:
+        data, self._data = self._data, b""
+        return data
+
+
+def test_throttling_and_unprocessed_items_lose_nothing_and_count_nothing_twice(aws: Aws) -> None:
+    # Given a DynamoDB client that throttles every 3rd request and drops half of every 3rd batch
+    client = boto3.client(
+        "dynamodb",
+        region_name="us-east-1",
+        config=Config(retries={"mode": "standard", "max_attempts": 5}),
+    )
+    throttled = throttle_every_third_call(client)
+    flaky = FlakyDynamo(client)
+    repo = DynamoReadingRepository(flaky, aws.table, sleep=lambda _: None)
+    repos = Repositories(
+        readings=repo,
+        registry=DynamoRegistryRepository(client, aws.table),
+        keys=DynamoKeyRepository(client, aws.table),
+    )
+    header = "building,room,sensor_id,timestamp,temperature\n"
+    rows = "".join(f"b1,r{i % 4},s1,{T0 + i},21\n" for i in range(300))
+    duplicated = "".join(f"b1,r{i % 4},s1,{T0 + i},21\n" for i in range(50))  # again
+    bad = f"b1,r1,s1,{T0 + 1},-900\n"  # below absolute zero
+    key = "incoming/acme/flaky.csv"
+    aws.drop(key, (header + rows + duplicated + bad).encode())
+    consumer = Consumer(
+        objects=S3ObjectStore(aws.s3, aws.bucket),
+        queue=SqsQueue(aws.sqs, url=aws.queue_url),
+        store=lambda items, tenant: store(items, tenant, repos=repos),
+        budget=files.Budget(),
+        chunk_rows=100,
+    )
+    # When the file is ingested
+    for message in aws.receive():
+        consumer.handle(message["Body"])
+    # Then faults happened, yet the table holds exactly the valid distinct rows
+    assert throttled[1] > 0 and flaky.unprocessed > 0
+    assert aws.count() == 300
+    report = aws.report(key)
+    assert (report["stored"], report["duplicates"], report["rejected"]) == (300, 50, 1)
+
+
+def test_object_store_streams_from_an_offset_and_notices_a_replaced_object(aws: Aws) -> None:
+    objects = S3ObjectStore(aws.s3, aws.bucket)
+    aws.drop("incoming/acme/a.csv", b"0123456789")
+    etag = objects.etag("incoming/acme/a.csv")
+    assert objects.open("incoming/acme/a.csv", etag=etag, start=4).read() == b"456789"
+    assert objects.open("incoming/acme/a.csv", etag=etag, start=10).read() == b""
+    aws.drop("incoming/acme/a.csv", b"changed")
+    with pytest.raises(ObjectGoneError):
+        objects.open("incoming/acme/a.csv", etag=etag)
+    assert objects.get_json("reports/none.json") is None
+
+
+def test_queue_sends_many_and_large_bodies_in_allowed_batches(aws: Aws) -> None:
+    queue = SqsQueue(aws.sqs, name=wiring.get_settings().ingest_queue_name)
+    bodies = [json.dumps({"n": i, "pad": "x" * 60_000}) for i in range(23)]
+    queue.send(bodies)
+    received = sorted(json.loads(m["Body"])["n"] for m in aws.receive())
+    assert received == list(range(23))
