@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from chalice.app import Blueprint, Response
 
-from chalicelib import access, registry, services
+from chalicelib import access, observability, registry, services
 from chalicelib.api.auth import route
 from chalicelib.api.http import enum_param, identifier, int_param, json_body, query, time_param
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
@@ -28,11 +29,13 @@ ROOM = "/buildings/{building}/rooms/{room}"
 def post_readings(principal: Principal) -> Response:
     """Store one reading or a batch of up to 1000; 201, 207 (some rejected) or 422 (all)."""
     request = readings.current_request
+    started = time.perf_counter()
     now = now_ms()
     batch = parse_readings(json_body(request), now, get_settings().max_future_seconds * 1000)
     outcome = services.record_readings(
         repositories(), access.tenant_of(principal), batch, now_ms=now, known=known_rooms()
     )
+    observability.record_ingest("HTTP", outcome, time.perf_counter() - started)
     if batch.single and outcome.rejected:
         rejection = outcome.rejected[0]
         status = 404 if rejection.code == "NotFound" else 422
