@@ -74,6 +74,16 @@ def logger() -> Any:
     return log
 
 
+def reset_logger() -> None:
+    """Forget the logger and its handler (tests change the environment and capture streams)."""
+    logger.cache_clear()
+    std = logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE))
+    std.handlers.clear()
+    for attribute in ("init", "powertools_handler", "logger_handler"):
+        if hasattr(std, attribute):
+            delattr(std, attribute)
+
+
 def metrics_enabled() -> bool:
     """EMF metrics are written in Lambda, or wherever POWERTOOLS_METRICS_DISABLED=false says so."""
     disabled = _flag("POWERTOOLS_METRICS_DISABLED")
