@@ -132,7 +132,8 @@ def request_id(request: Any) -> str:
 def observe_request(request: Any, get_response: Callable[[Any], Any]) -> Any:
     """Log one line per HTTP request with its correlation id; never headers or bodies."""
     log = logger()
-    log.set_correlation_id(request_id(request))
+    # Per thread: `chalice local` (make run, the container) serves requests on parallel threads.
+    log.thread_safe_append_keys(correlation_id=request_id(request))
     route = request.path  # the route template (/buildings/{building}/...), as API Gateway has it
     started = time.perf_counter()
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -111,3 +112,49 @@ def test_local_logs_are_plain_lines(
     assert " INFO request " in line
     assert "method=GET status=200" in line
     assert not line.startswith("{")
+
+
+@dataclass
+class FakeRequest:
+    request_id: str
+    method: str = "GET"
+    path: str = "/health"
+
+    @property
+    def context(self) -> dict[str, str]:
+        return {"requestId": self.request_id}
+
+
+@dataclass(frozen=True)
+class FakeResponse:
+    status_code: int = 200
+
+
+def test_concurrent_requests_keep_their_own_correlation_ids(
+    fresh_logger: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given two requests served on parallel threads (chalice local, the container) that interleave
+    both_inside = threading.Barrier(2, timeout=10)
+
+    def get_response(request: FakeRequest) -> FakeResponse:
+        both_inside.wait()  # each has set its id before either logs
+        return FakeResponse()
+
+    # When both complete
+    threads = [
+        threading.Thread(
+            target=observability.observe_request, args=(FakeRequest(rid), get_response)
+        )
+        for rid in ("req-a", "req-b")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then each log line carries its own request's id
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert sorted(x["correlation_id"] for x in lines if x["message"] == "request") == [
+        "req-a",
+        "req-b",
+    ]

@@ -10,14 +10,16 @@ import textwrap
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from infra.local import FAKE_CREDENTIALS, Emulator, free_port
 from infra.tables import create_table
 from infra.template import infra_template, resource_names
-from tests.deploy.conftest import Package
+
+if TYPE_CHECKING:
+    from tests.deploy.conftest import Package
 
 pytestmark = pytest.mark.slow
 MB = 1024 * 1024
