@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from chalice.test import Client
@@ -158,3 +161,15 @@ def test_concurrent_requests_keep_their_own_correlation_ids(
         "req-a",
         "req-b",
     ]
+
+
+def test_importing_the_app_leaves_powertools_for_first_use() -> None:
+    # Cold start: Powertools costs nothing until the first log line or metric
+    root = Path(__file__).resolve().parents[2]
+    script = "import sys, app; print(sorted(m for m in sys.modules if 'powertools' in m))"
+
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.strip() == "[]"
