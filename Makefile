@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint types pr clean
+.PHONY: run test bench lint types pr clean package cfn-lint
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ types: $(STAMP)
 	$(BIN)/mypy
 
 pr: lint types test
+
+# One deployable template + deployment.zip in build/ (STAGE=prod for prod): see docs/deploy.md.
+STAGE ?= dev
+package: $(STAMP)
+	$(BIN)/python -m infra.template merge --stage $(STAGE) --output build/merge-$(STAGE).json
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) \
+		--merge-template build/merge-$(STAGE).json build/
+	$(BIN)/cfn-lint build/sam.json
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

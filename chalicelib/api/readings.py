@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from chalice.app import Blueprint, Request, Response
 
-from chalicelib import access, registry, services
+from chalicelib import access, observability, registry, services
 from chalicelib.api.auth import route
 from chalicelib.api.http import enum_param, identifier, int_param, json_body, query, time_param
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
@@ -32,6 +33,7 @@ def post_readings(principal: Principal) -> Response:
     With ?async=true the valid readings are queued instead: 202 {"queued", "rejected"}.
     """
     request = readings.current_request
+    started = time.perf_counter()
     now = now_ms()
     batch = parse_readings(json_body(request), now, get_settings().max_future_seconds * 1000)
     tenant = access.tenant_of(principal)
@@ -45,6 +47,7 @@ def post_readings(principal: Principal) -> Response:
     outcome = services.record_readings(
         repositories(), tenant, batch, now_ms=now, known=known_rooms()
     )
+    observability.record_ingest("HTTP", outcome, time.perf_counter() - started)
     if batch.single and outcome.rejected:
         return _single_rejection(outcome.rejected[0])
     body = outcome.to_json()

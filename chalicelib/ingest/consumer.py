@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+from chalicelib import observability
 from chalicelib.domain.errors import DomainError
 from chalicelib.ingest import files
 from chalicelib.ingest.ports import MessageQueue, ObjectGoneError, ObjectStore
@@ -102,12 +104,14 @@ class Consumer:
                 raise MalformedMessageError('expected {"tenant": ..., "readings": [...]}')
         else:
             items = [{k: v for k, v in data.items() if k != "tenant"}]
+        started = time.perf_counter()
         try:
             outcome = self.store(items, tenant)
         except DomainError as exc:
             if exc.code == "ServiceUnavailable":
                 raise
             raise MalformedMessageError(f"{exc.code}: {exc.message}") from None
+        observability.record_ingest("SQS", outcome, time.perf_counter() - started)
         # Rejected readings stay rejected on every retry: log them, do not retry the message.
         log.info(json.dumps({"ingest_readings": tenant, **outcome.to_json()}))
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from chalicelib import observability
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.inputs import check_identifier
 from chalicelib.domain.timeutil import format_ms, now_ms
@@ -268,7 +269,9 @@ def _read(
                 report.rows_read += 1
                 report.reject(line.number, str(exc))
         if items:
+            started = time.perf_counter()
             outcome = store(items, report.tenant)
+            observability.record_ingest("S3", outcome, time.perf_counter() - started)
             report.rows_read += len(items)
             report.stored += outcome.accepted
             report.duplicates += outcome.duplicates

@@ -1,0 +1,514 @@
+"""The CloudFormation for everything Chalice does not create, generated from infra/table.json.
+
+    python -m infra.template infra  --stage dev  > build/infra-dev.json    # standalone stack
+    python -m infra.template merge  --stage dev  > build/merge-dev.json    # for chalice package
+    python -m infra.template policies                                      # .chalice/policy-*.json
+
+`infra` is a complete template on its own (table, bucket, queues, DLQs, alarms, alarm topic): it is
+what the moto CloudFormation test deploys. `merge` is the same plus the parts that change or refer
+to Chalice's own resources (API stage throttling and name, function environment, SQS event sources);
+it is fed to `chalice package --merge-template`, whose deep merge overlays Chalice's template.
+The IAM policy files are generated from the same names, so the role, the template and the app's
+environment cannot disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from infra.tables import table_definition
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGES = ("dev", "prod")
+API_GATEWAY_STAGE = "api"  # .chalice/config.json api_gateway_stage
+INCOMING_PREFIX = "incoming/"
+REPORTS_PREFIX = "reports/"
+MAX_RECEIVE_COUNT = 5
+# Lambda timeouts of the queue consumers (seconds; .chalice/config.json lambda_functions) and the
+# queues' visibility timeouts: AWS asks for >= 6x the consumer's timeout.
+CONSUMER_TIMEOUT = {"ingest": 300, "reports": 300}
+# API Gateway stage throttling per stage: steady requests/s and burst.
+THROTTLING = {"dev": (50, 100), "prod": (500, 1000)}
+
+# The queue each SQS-triggered Chalice function is wired to, by the queue name in its decorator.
+QUEUE_OF_DECORATOR = {"roomtemp-ingest": "IngestQueue", "roomtemp-reports": "ReportsQueue"}
+
+Json = dict[str, Any]
+
+
+def resource_names(stage: str) -> dict[str, str]:
+    """The physical names of a stage's resources (S3 names are global: change `bucket` if taken)."""
+    return {
+        "table": f"roomtemp-{stage}",
+        "bucket": f"roomtemp-data-{stage}",
+        "ingest_queue": f"roomtemp-ingest-{stage}",
+        "ingest_dlq": f"roomtemp-ingest-dlq-{stage}",
+        "reports_queue": f"roomtemp-reports-{stage}",
+        "reports_dlq": f"roomtemp-reports-dlq-{stage}",
+        "api": f"roomtemp-{stage}",
+        "alarm_topic": f"roomtemp-alarms-{stage}",
+        "functions": f"roomtemp-{stage}",  # the API function; the others add -<name>
+    }
+
+
+def _sub(text: str) -> Json:
+    return {"Fn::Sub": text}
+
+
+def _ref(logical_id: str) -> Json:
+    return {"Ref": logical_id}
+
+
+def _arn(logical_id: str) -> Json:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+def table_resource(stage: str) -> Json:
+    """The DynamoDB table, its keys and index copied from infra/table.json (the one definition)."""
+    definition = table_definition()
+    properties: Json = {
+        "TableName": _sub(definition["TableName"] + "-${Stage}"),
+        "AttributeDefinitions": definition["AttributeDefinitions"],
+        "KeySchema": definition["KeySchema"],
+        "BillingMode": definition.get("BillingMode", "PAY_PER_REQUEST"),
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "SSESpecification": {"SSEEnabled": True},
+        "DeletionProtectionEnabled": {"Fn::If": ["IsProd", True, False]},
+    }
+    if definition.get("GlobalSecondaryIndexes"):
+        properties["GlobalSecondaryIndexes"] = definition["GlobalSecondaryIndexes"]
+    if definition.get("TimeToLiveAttribute"):
+        properties["TimeToLiveSpecification"] = {
+            "AttributeName": definition["TimeToLiveAttribute"],
+            "Enabled": True,
+        }
+    policy = "Retain" if stage == "prod" else "Delete"
+    return {
+        "Type": "AWS::DynamoDB::Table",
+        "DeletionPolicy": policy,
+        "UpdateReplacePolicy": policy,
+        "Properties": properties,
+    }
+
+
+def _queue(name: str, *, visibility: int, dlq: str | None) -> Json:
+    properties: Json = {
+        "QueueName": _sub(name),
+        "SqsManagedSseEnabled": True,  # SSE-SQS: S3 notifications cannot use the aws/sqs KMS key
+        "MessageRetentionPeriod": 1_209_600 if dlq is None else 345_600,
+        "VisibilityTimeout": visibility,
+    }
+    if dlq is not None:
+        properties["RedrivePolicy"] = {
+            "deadLetterTargetArn": _arn(dlq),
+            "maxReceiveCount": MAX_RECEIVE_COUNT,
+        }
+    return {"Type": "AWS::SQS::Queue", "Properties": properties}
+
+
+def _alarm(description: str, namespace: str, metric: str, dimensions: Json, **extra: Any) -> Json:
+    properties: Json = {
+        "AlarmDescription": description,
+        "Namespace": namespace,
+        "MetricName": metric,
+        "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+        "Statistic": "Sum",
+        "Period": 300,
+        "EvaluationPeriods": 1,
+        "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "TreatMissingData": "notBreaching",
+        "AlarmActions": [_ref("AlarmTopic")],
+        "OKActions": [_ref("AlarmTopic")],
+    }
+    properties.update(extra)
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": properties}
+
+
+def _bucket_resources() -> Json:
+    tls_only = {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [_arn("DataBucket"), _sub("${DataBucket.Arn}/*")],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    return {
+        "DataBucket": {
+            "Type": "AWS::S3::Bucket",
+            "DependsOn": ["IngestQueuePolicy"],  # S3 tests the notification target on creation
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "BucketName": _sub("roomtemp-data-${Stage}"),
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [
+                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                    ]
+                },
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "IgnorePublicAcls": True,
+                    "RestrictPublicBuckets": True,
+                },
+                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                "VersioningConfiguration": {"Status": "Enabled"},
+                "LifecycleConfiguration": {
+                    "Rules": [
+                        {
+                            "Id": "ExpireOldVersionsAndUploads",
+                            "Status": "Enabled",
+                            "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+                            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+                        }
+                    ]
+                },
+                "NotificationConfiguration": {
+                    "QueueConfigurations": [
+                        {
+                            "Event": "s3:ObjectCreated:*",
+                            "Queue": _arn("IngestQueue"),
+                            "Filter": {
+                                "S3Key": {"Rules": [{"Name": "prefix", "Value": INCOMING_PREFIX}]}
+                            },
+                        }
+                    ]
+                },
+            },
+        },
+        "DataBucketPolicy": {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": _ref("DataBucket"),
+                "PolicyDocument": {"Version": "2012-10-17", "Statement": [tls_only]},
+            },
+        },
+        "IngestQueuePolicy": {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [_ref("IngestQueue")],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "AllowDataBucketNotifications",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "s3.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": _arn("IngestQueue"),
+                            "Condition": {
+                                # The bucket's ARN, spelled out: a Ref would make a cycle.
+                                "ArnLike": {
+                                    "aws:SourceArn": _sub(
+                                        "arn:${AWS::Partition}:s3:::roomtemp-data-${Stage}"
+                                    )
+                                },
+                                "StringEquals": {"aws:SourceAccount": _ref("AWS::AccountId")},
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def infra_template(stage: str) -> Json:
+    """The standalone stack: table, bucket, queues + DLQs, alarm topic and alarms."""
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}")
+    names = resource_names(stage)
+    resources: Json = {
+        "Table": table_resource(stage),
+        "IngestDeadLetterQueue": _queue("roomtemp-ingest-dlq-${Stage}", visibility=30, dlq=None),
+        "IngestQueue": _queue(
+            "roomtemp-ingest-${Stage}",
+            visibility=6 * CONSUMER_TIMEOUT["ingest"],
+            dlq="IngestDeadLetterQueue",
+        ),
+        "ReportsDeadLetterQueue": _queue("roomtemp-reports-dlq-${Stage}", visibility=30, dlq=None),
+        "ReportsQueue": _queue(
+            "roomtemp-reports-${Stage}",
+            visibility=6 * CONSUMER_TIMEOUT["reports"],
+            dlq="ReportsDeadLetterQueue",
+        ),
+        **_bucket_resources(),
+        "AlarmTopic": {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {"TopicName": _sub("roomtemp-alarms-${Stage}")},
+        },
+    }
+    for queue in ("Ingest", "Reports"):
+        resources[f"{queue}DeadLetterQueueDepthAlarm"] = _alarm(
+            f"Messages are waiting in the {queue.lower()} dead-letter queue",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            {"QueueName": {"Fn::GetAtt": [f"{queue}DeadLetterQueue", "QueueName"]}},
+            Statistic="Maximum",
+        )
+    for kind in ("Read", "Write"):
+        resources[f"Table{kind}ThrottlesAlarm"] = _alarm(
+            f"DynamoDB throttled {kind.lower()}s on the table",
+            "AWS/DynamoDB",
+            f"{kind}ThrottleEvents",
+            {"TableName": _ref("Table")},
+        )
+    resources["Api5xxAlarm"] = _alarm(
+        "The API answered 5xx (a 5xx is a bug, or storage unavailable)",
+        "AWS/ApiGateway",
+        "5XXError",
+        {"ApiName": names["api"], "Stage": API_GATEWAY_STAGE},
+        Threshold=5,
+    )
+    outputs = {
+        "TableName": _ref("Table"),
+        "BucketName": _ref("DataBucket"),
+        "IngestQueueUrl": _ref("IngestQueue"),
+        "IngestQueueArn": _arn("IngestQueue"),
+        "IngestDeadLetterQueueUrl": _ref("IngestDeadLetterQueue"),
+        "ReportsQueueUrl": _ref("ReportsQueue"),
+        "ReportsQueueArn": _arn("ReportsQueue"),
+        "ReportsDeadLetterQueueUrl": _ref("ReportsDeadLetterQueue"),
+        "AlarmTopicArn": _ref("AlarmTopic"),
+    }
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"roomtemp {stage}: table, bucket, queues, alarms (infra/template.py)",
+        "Parameters": {
+            "Stage": {
+                "Type": "String",
+                "Default": stage,
+                "AllowedValues": list(STAGES),
+                "Description": "Must match the chalice stage the package was built for",
+            }
+        },
+        "Conditions": {"IsProd": {"Fn::Equals": [_ref("Stage"), "prod"]}},
+        "Resources": resources,
+        "Outputs": {
+            key: {"Value": value, "Export": {"Name": _sub(f"${{AWS::StackName}}-{key}")}}
+            for key, value in outputs.items()
+        },
+    }
+
+
+def function_environment() -> Json:
+    """The environment every function gets in the packaged template (SAM Globals)."""
+    return {
+        "ROOMTEMP_TABLE_NAME": _ref("Table"),
+        "ROOMTEMP_BUCKET_NAME": _ref("DataBucket"),
+        "ROOMTEMP_INGEST_QUEUE_NAME": {"Fn::GetAtt": ["IngestQueue", "QueueName"]},
+        "ROOMTEMP_INGEST_QUEUE_URL": _ref("IngestQueue"),
+        "ROOMTEMP_INGEST_DLQ_URL": _ref("IngestDeadLetterQueue"),
+        "ROOMTEMP_REPORTS_QUEUE_URL": _ref("ReportsQueue"),
+    }
+
+
+def sqs_sources(app: Any) -> list[tuple[str, str, str, str]]:
+    """(name, function logical id, event logical id, queue logical id) of the SQS handlers."""
+    from chalice.app import SQSEventConfig
+    from chalice.utils import to_cfn_resource_name
+
+    wired = []
+    for source in app.event_sources:
+        if not isinstance(source, SQSEventConfig):
+            continue
+        queue = QUEUE_OF_DECORATOR.get(source.queue or "")
+        if queue is None:
+            raise ValueError(
+                f"SQS handler {source.name!r} listens to {source.queue!r}: add it to "
+                "infra.template.QUEUE_OF_DECORATOR"
+            )
+        function = to_cfn_resource_name(source.name)
+        event = to_cfn_resource_name(f"{source.name}-sqs-event-source")
+        wired.append((source.name, function, event, queue))
+    return wired
+
+
+def merge_template(stage: str, app: Any = None) -> Json:
+    """`infra_template` plus the overlays of Chalice's own resources, for --merge-template."""
+    template = infra_template(stage)
+    rate, burst = THROTTLING[stage]
+    resources = template["Resources"]
+    resources["RestAPI"] = {
+        "Properties": {
+            "Name": resource_names(stage)["api"],
+            "MethodSettings": [
+                {
+                    "ResourcePath": "/*",
+                    "HttpMethod": "*",
+                    "ThrottlingRateLimit": rate,
+                    "ThrottlingBurstLimit": burst,
+                    "MetricsEnabled": True,
+                }
+            ],
+        }
+    }
+    functions = resource_names(stage)["functions"]
+    # Chalice's names (as `chalice deploy` gives them), so the policy's log-group ARNs match.
+    resources["APIHandler"] = {"Properties": {"FunctionName": functions}}
+    # chalice 1.34 writes ${ApiHandler} here, a resource that does not exist (it is APIHandler).
+    resources["ApiHandlerLogGroup"] = {
+        "Properties": {"LogGroupName": _sub("/aws/lambda/${APIHandler}")}
+    }
+    resources["ApiHandlerErrorsAlarm"] = _alarm(
+        "The API Lambda raised (unhandled errors or timeouts)",
+        "AWS/Lambda",
+        "Errors",
+        {"FunctionName": _ref("APIHandler")},
+    )
+    for name, function, event, queue in sqs_sources(app) if app is not None else []:
+        resources[function] = {
+            "Properties": {
+                "FunctionName": f"{functions}-{name}",
+                "Events": {
+                    event: {
+                        "Properties": {
+                            # Same key as Chalice's Fn::Sub, so the deep merge replaces it.
+                            "Queue": _sub(f"${{{queue}.Arn}}"),
+                            # The handlers return {"batchItemFailures": [...]}: only those retry.
+                            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                        }
+                    }
+                },
+            }
+        }
+    template["Globals"] = {"Function": {"Environment": {"Variables": function_environment()}}}
+    template["Outputs"]["ApiErrorsAlarmName"] = {"Value": _ref("ApiHandlerErrorsAlarm")}
+    return template
+
+
+def policy_document(stage: str) -> Json:
+    """The Lambda role's least-privilege policy: the stage's table, bucket prefixes and queues."""
+    names = resource_names(stage)
+    table = f"arn:aws:dynamodb:*:*:table/{names['table']}"
+    bucket = f"arn:aws:s3:::{names['bucket']}"
+
+    def queue(name: str) -> str:
+        return f"arn:aws:sqs:*:*:{names[name]}"
+
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Table",
+                "Effect": "Allow",
+                "Action": [
+                    "dynamodb:DescribeTable",
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:ConditionCheckItem",
+                    "dynamodb:Query",
+                ],
+                "Resource": [table],
+            },
+            {
+                "Sid": "TableIndexes",
+                "Effect": "Allow",
+                "Action": ["dynamodb:Query"],
+                "Resource": [f"{table}/index/*"],
+            },
+            {
+                "Sid": "BucketObjects",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject"],
+                "Resource": [f"{bucket}/{INCOMING_PREFIX}*", f"{bucket}/{REPORTS_PREFIX}*"],
+            },
+            {
+                "Sid": "BucketListForMissingKeys",  # without it a missing key answers 403, not 404
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": [bucket],
+                "Condition": {
+                    "StringLike": {"s3:prefix": [f"{INCOMING_PREFIX}*", f"{REPORTS_PREFIX}*"]}
+                },
+            },
+            {
+                "Sid": "WorkQueues",
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:GetQueueUrl",
+                    "sqs:GetQueueAttributes",
+                    "sqs:SendMessage",
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                ],
+                "Resource": [queue("ingest_queue"), queue("reports_queue")],
+            },
+            {
+                "Sid": "DeadLetterQueues",
+                "Effect": "Allow",
+                "Action": ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage"],
+                "Resource": [queue("ingest_dlq"), queue("reports_dlq")],
+            },
+            {
+                "Sid": "Logs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [
+                    f"arn:aws:logs:*:*:log-group:/aws/lambda/{names['functions']}*",
+                    f"arn:aws:logs:*:*:log-group:/aws/lambda/{names['functions']}*:*",
+                ],
+            },
+            {
+                "Sid": "Tracing",  # X-Ray has no resource-level permissions
+                "Effect": "Allow",
+                "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                "Resource": "*",
+            },
+        ],
+    }
+
+
+def policy_path(stage: str) -> Path:
+    """Where .chalice/config.json expects the stage's policy file."""
+    return ROOT / ".chalice" / f"policy-{stage}.json"
+
+
+def render(document: Json) -> str:
+    """The JSON text written for a template or policy (stable, so diffs are readable)."""
+    return json.dumps(document, indent=2) + "\n"
+
+
+def load_app() -> Any:
+    """The Chalice app object (to find its SQS handlers)."""
+    sys.path.insert(0, str(ROOT))
+    import app as app_module
+
+    return app_module.app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m infra.template", description=__doc__)
+    parser.add_argument("what", choices=["infra", "merge", "policies"])
+    parser.add_argument("--stage", choices=STAGES, default="dev")
+    parser.add_argument("--output", type=Path, help="file to write (default: stdout)")
+    args = parser.parse_args(argv)
+    if args.what == "policies":
+        for stage in STAGES:
+            policy_path(stage).write_text(render(policy_document(stage)))
+        return
+    document = (
+        infra_template(args.stage)
+        if args.what == "infra"
+        else merge_template(args.stage, load_app())
+    )
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(render(document))
+    else:
+        sys.stdout.write(render(document))
+
+
+if __name__ == "__main__":
+    main()
