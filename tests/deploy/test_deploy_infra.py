@@ -39,6 +39,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         yield
+        # Another suite may hold moto open for the whole worker (a nested mock_aws does not reset
+        # it): delete this test's stacks, and so their resources, so the next deploy starts clean.
+        cloudformation = boto3.client("cloudformation", region_name=REGION)
+        for stack in cloudformation.list_stacks()["StackSummaries"]:
+            if stack["StackStatus"] != "DELETE_COMPLETE":
+                cloudformation.delete_stack(StackName=stack["StackName"])
 
 
 def deploy(stage: str) -> dict[str, str]:
