@@ -6,9 +6,11 @@ from chalicelib.api.access import access_api
 from chalicelib.api.health import health
 from chalicelib.api.readings import readings
 from chalicelib.api.registry import registry_api
+from chalicelib.api.web import web
 
 app = Chalice(app_name="roomtemp")
 app.register_blueprint(health)
 app.register_blueprint(readings)
 app.register_blueprint(registry_api)
 app.register_blueprint(access_api)
+app.register_blueprint(web)
