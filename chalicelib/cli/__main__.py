@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Each module exposes register(subparsers) and sets `func` on its parsers.
-COMMANDS = ["chalicelib.cli.keys"]
+COMMANDS = ["chalicelib.cli.keys", "chalicelib.cli.simulate"]
 
 
 def build_parser() -> argparse.ArgumentParser:
