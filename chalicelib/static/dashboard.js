@@ -338,5 +338,7 @@
   }
 
   window.roomtemp = { refresh: refresh, bucketize: bucketize };
-  start();
+  // Loaded by a script element added at run time: the document may still be parsing.
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();
