@@ -7,7 +7,7 @@ locally and under API Gateway's `/api` stage prefix alike.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +50,14 @@ def _file(name: str, content_type: str, max_age: int) -> Response:
 @route(web, "/openapi.json", "GET", PUBLIC, responses={200: "The OpenAPI 3.1 document"})
 def get_openapi() -> dict[str, Any]:
     """This API's OpenAPI 3.1 document, generated from its routes."""
-    request = web.current_request
-    server = base_path(request.context, "/openapi.json")
-    return build_document(app_routes(web.current_app.routes), server_url=server)
+    server = base_path(web.current_request.context, "/openapi.json")
+    return _document(tuple(sorted(app_routes(web.current_app.routes))), server)
+
+
+@lru_cache(maxsize=8)
+def _document(routes: tuple[tuple[str, str], ...], server: str) -> dict[str, Any]:
+    # ~0.1 s to build (pydantic schema generation); the route table is fixed once the app is up.
+    return build_document(routes, server_url=server)
 
 
 @route(web, "/docs", "GET", PUBLIC, responses=HTML_PAGE)

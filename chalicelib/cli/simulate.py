@@ -34,6 +34,10 @@ RETRY_STATUSES = {429, 502, 503, 504}
 Transport = Callable[[list[dict[str, Any]]], tuple[int, dict[str, Any]]]
 
 
+class KeyRefusedError(Exception):
+    """The API refused the key (401/403): going on would only repeat that."""
+
+
 @dataclass(frozen=True, slots=True)
 class RoomProfile:
     """One simulated room: its character and its sensors."""
@@ -295,6 +299,9 @@ class Simulator:
             if attempt < self.max_attempts:
                 summary.retries += 1  # safe: the API stores each reading once
                 self.sleep(min(2.0, 0.2 * 2**attempt))
+        if status in (401, 403):
+            summary.unanswered += len(chunk)
+            raise KeyRefusedError(f"{status}: {body.get('Message') or body.get('message')}")
         if "accepted" in body:
             rejected = body.get("rejected") or []
             summary.accepted += int(body["accepted"])
@@ -408,6 +415,9 @@ def simulate(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt:
         simulator.flush()
+        summary = simulator.summary
+    except KeyRefusedError as exc:
+        print(f"the API refused the key ({exc}); use a key with the ingest scope", file=sys.stderr)
         summary = simulator.summary
     print(json.dumps(summary.to_json(), indent=2) if args.json else summary.text())
     return 1 if summary.unanswered else 0

@@ -16,6 +16,7 @@ from chalicelib.cli.__main__ import build_parser
 from chalicelib.cli.keys import bootstrap_key
 from chalicelib.cli.simulate import (
     Faults,
+    KeyRefusedError,
     Simulator,
     make_rooms,
     occupancy_at,
@@ -117,6 +118,13 @@ def test_retries_a_busy_api_then_counts_the_answer() -> None:
     summary = simulator.summary
     assert (summary.requests, summary.retries, summary.accepted) == (3, 2, 2)
     assert summary.statuses == {503: 1, 0: 1, 201: 1}
+
+
+def test_a_refused_key_stops_the_run() -> None:
+    simulator = Simulator(make_rooms(1, 1, 1, seed=1), lambda chunk: (401, {}), seed=1)
+    with pytest.raises(KeyRefusedError):
+        simulator.tick(WEDNESDAY)
+    assert simulator.summary.unanswered == 1
 
 
 @pytest.fixture
