@@ -24,7 +24,7 @@ from chalicelib import wiring
 from chalicelib.cli.keys import bootstrap_key
 from chalicelib.cli.simulate import Simulator, http_transport, make_rooms
 from chalicelib.domain.registry import Scope
-from chalicelib.domain.timeutil import now_ms
+from chalicelib.domain.timeutil import format_ms, now_ms
 from infra.local import (
     FAKE_CREDENTIALS,
     LOCALHOST,
@@ -232,4 +232,46 @@ def test_docs_page_lists_every_operation(stack: dict[str, str], page: Any) -> No
     assert page.locator(".opblock").count() == operations
     # requests from the page go to the page's own /api base
     assert page.evaluate("window.ui.specSelectors.servers().toJS()[0].url") == stack["site"]
+    assert problems == []
+
+
+def test_chart_uses_the_series_endpoint_once_the_api_has_it(
+    stack: dict[str, str], page: Any
+) -> None:
+    # Given an API whose openapi.json lists the series route (intercepted: not built here yet)
+    problems = watch_console(page)
+    with urllib.request.urlopen(stack["api"] + "/openapi.json") as answer:
+        document = json.load(answer)
+    document["paths"]["/buildings/{building}/rooms/{room}/series"] = {"get": {"responses": {}}}
+    asked: list[str] = []
+
+    def series(route: Any) -> None:
+        asked.append(route.request.url)
+        start = now_ms() - 3 * 3_600_000
+        buckets = [
+            {
+                "start": format_ms(start + i * 900_000),
+                "count": 3,
+                "average": 21 + i / 10,
+                "min": 20.5 + i / 10,
+                "max": 21.5 + i / 10,
+            }
+            for i in range(5)
+        ]
+        route.fulfill(
+            status=200, content_type="application/json", body=json.dumps({"buckets": buckets})
+        )
+
+    page.route("**/openapi.json", lambda route: route.fulfill(json=document))
+    page.route("**/series?*", series)
+    # When the dashboard draws a room
+    page.goto(stack["site"])
+    page.fill("#key", stack["key"])
+    page.click("#key-form button[type=submit]")
+    # Then the chart shows the series' buckets, asked with the documented parameters
+    page.wait_for_function("Number(document.getElementById('chart').dataset.points || 0) > 0")
+    assert page.locator("#chart circle.point").count() == 5
+    assert "series endpoint" in page.inner_text("#chart-source")
+    assert asked and "metric=temperature" in asked[0] and "interval=15m" in asked[0]
+    assert "/api/buildings/" in asked[0]
     assert problems == []
