@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint types pr clean package cfn-lint
+.PHONY: run demo test bench lint types pr clean package cfn-lint
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +14,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 run: $(STAMP)
 	$(BIN)/python -m infra.local run
+
+demo: $(STAMP)
+	$(BIN)/python -m infra.local run --demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q

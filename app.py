@@ -11,6 +11,7 @@ from chalicelib.api.events import events
 from chalicelib.api.health import health
 from chalicelib.api.readings import readings
 from chalicelib.api.registry import registry_api
+from chalicelib.api.web import web
 
 app = Chalice(app_name="roomtemp")
 app.register_blueprint(health)
@@ -24,3 +25,6 @@ app.register_blueprint(events)
 def observe(event: Request, get_response: Any) -> Any:
     """Structured request log with the API Gateway request id as correlation id."""
     return observability.observe_request(event, get_response)
+
+
+app.register_blueprint(web)

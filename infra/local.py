@@ -1,6 +1,9 @@
 """The local stack behind `make run`: the embedded emulator (moto's server), the table, the API.
 
-    python -m infra.local run [--api-port 8000] [--emulator-port 4566]
+    python -m infra.local run [--api-port 8000] [--emulator-port 4566] [--demo]
+
+--demo (`make demo`) also runs the simulator: 24 h of history first, then live readings every 10 s,
+so the dashboard at http://127.0.0.1:8000/ has data at once.
 
 If AWS_ENDPOINT_URL is set, that endpoint is used and no emulator starts. Otherwise, if something
 already answers on 127.0.0.1:4566 (LocalStack, or an emulator you started), it is used; else moto's
@@ -19,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import urllib.error
@@ -413,7 +417,33 @@ def start_ingest_poller(env: dict[str, str]) -> IngestPoller:
     return IngestPoller(url).start()
 
 
-def run(api_port: int, emulator_port: int) -> None:
+def start_demo(api: str, ingest_key: str, stop: threading.Event) -> threading.Thread:
+    """The simulator in a thread: 24 h of history, then live readings until `stop` is set."""
+    from chalicelib.cli.simulate import Simulator, http_transport, make_rooms
+    from chalicelib.cli.simulate import run as simulate
+
+    simulator = Simulator(
+        make_rooms(2, 3, 1, seed=2026), http_transport(api, ingest_key), seed=2026
+    )
+
+    def work() -> None:
+        summary = simulate(
+            simulator,
+            rate_s=10,
+            duration_s=0,
+            backfill_hours=24,
+            backfill_step_s=300,
+            sleep=stop.wait,
+            should_stop=stop.is_set,
+        )
+        print("\n  simulator\n" + textwrap.indent(summary.text(), "    "), flush=True)
+
+    thread = threading.Thread(target=work, name="simulator", daemon=True)
+    thread.start()
+    return thread
+
+
+def run(api_port: int, emulator_port: int, demo: bool = False) -> None:
     """`make run`: start everything, print the URLs and keys, wait for Ctrl-C."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with local_stack(api_port, emulator_port) as (endpoint, api, process):
@@ -423,13 +453,23 @@ def run(api_port: int, emulator_port: int) -> None:
         print("  tenant         local")
         print(f"  admin key      {keys['admin']}   (admin, read, ingest)")
         print(f"  ingest key     {keys['ingest']}   (ingest only)")
-        print(f"\n  curl -H 'Authorization: Bearer {keys['admin']}' {api}/buildings")
-        print(f"  emulator       {endpoint}   (DynamoDB, S3, SQS; data kept in memory)")
+        print(f"  dashboard      {api}/   (paste the admin key)")
+        print(f"  API docs       {api}/docs   (OpenAPI: {api}/openapi.json)")
         print(f"  ingest         drop files into s3://{LOCAL_BUCKET}/incoming/<tenant>/ ;")
         print(f"                 reports appear under s3://{LOCAL_BUCKET}/reports/")
+        stop = threading.Event()
+        simulator = start_demo(api, keys["ingest"], stop) if demo else None
+        if simulator is not None:
+            print("  simulator      2 buildings x 3 rooms: 24 h of history, then every 10 s")
+        print(f"\n  curl -H 'Authorization: Bearer {keys['admin']}' {api}/buildings")
         print("  Ctrl-C stops everything.\n", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            process.wait()
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                process.wait()
+        finally:
+            stop.set()
+            if simulator is not None:
+                simulator.join(timeout=10)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -438,9 +478,10 @@ def main(argv: list[str] | None = None) -> None:
     run_parser = sub.add_parser("run", help="emulator + table + API")
     run_parser.add_argument("--api-port", type=int, default=8000)
     run_parser.add_argument("--emulator-port", type=int, default=4566)
+    run_parser.add_argument("--demo", action="store_true", help="also run the simulator")
     args = parser.parse_args(argv)
     if args.command == "run":
-        run(args.api_port, args.emulator_port)
+        run(args.api_port, args.emulator_port, demo=args.demo)
 
 
 if __name__ == "__main__":

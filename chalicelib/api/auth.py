@@ -8,13 +8,14 @@ registered without a rule cannot exist. The check runs in the view's Lambda, ide
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from chalice.app import Blueprint, Request
 
 from chalicelib import access
 from chalicelib.api.http import domain_error_response
+from chalicelib.api.routedoc import QueryParam, ResponseSpec, RouteDoc, doc_of
 from chalicelib.domain.errors import DomainError, UnauthenticatedError
 from chalicelib.domain.registry import Principal, Scope
 from chalicelib.domain.timeutil import now_ms
@@ -22,6 +23,8 @@ from chalicelib.wiring import key_cache, repositories
 
 PUBLIC: Scope | None = None
 ROUTE_RULES: dict[tuple[str, str], Scope | None] = {}
+# What each route documents (body, responses, query); /openapi.json is generated from it.
+ROUTE_DOCS: dict[tuple[str, str], RouteDoc] = {}
 
 
 def token_of(request: Request) -> str | None:
@@ -44,12 +47,23 @@ def principal_of(request: Request) -> Principal:
 
 
 def route(
-    bp: Blueprint, path: str, method: str, scope: Scope | None, **options: Any
+    bp: Blueprint,
+    path: str,
+    method: str,
+    scope: Scope | None,
+    *,
+    body: Any = None,
+    body_examples: Mapping[str, Any] | None = None,
+    responses: Mapping[int, ResponseSpec] | None = None,
+    query: Sequence[QueryParam] = (),
+    errors: Sequence[int] = (),
+    **options: Any,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register `view` for `method path`, behind the `scope` check (PUBLIC: none).
 
     A protected view receives the caller as its `principal` keyword; domain errors raised anywhere
-    below become their HTTP answers here.
+    below become their HTTP answers here. The optional `body`, `responses`, `query` and `errors`
+    only document the route (see chalicelib/api/openapi.py); the view's docstring is its summary.
     """
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -68,6 +82,18 @@ def route(
                 return response
 
         ROUTE_RULES[(path, method)] = scope
+        ROUTE_DOCS[(path, method)] = doc_of(
+            view,
+            path,
+            method,
+            scope,
+            bp._import_name.rsplit(".", 1)[-1],
+            body=body,
+            body_examples=body_examples,
+            responses=responses,
+            query=tuple(query),
+            errors=tuple(errors),
+        )
         bp.route(path, methods=[method], **options)(handler)
         return view
 

@@ -6,12 +6,13 @@ from chalice.app import Blueprint
 
 from chalicelib import services
 from chalicelib.api.auth import PUBLIC, route
+from chalicelib.api.responses import Health
 from chalicelib.wiring import reading_repository
 
 health = Blueprint(__name__)
 
 
-@route(health, "/health", "GET", PUBLIC)
+@route(health, "/health", "GET", PUBLIC, responses={200: Health}, errors=(503,))
 def get_health() -> dict[str, str]:
     """Liveness of the API and its table."""
     services.check_health(reading_repository())

@@ -10,9 +10,18 @@ from chalice.app import Blueprint, Request, Response
 from chalicelib import access, observability, registry, services
 from chalicelib.api.auth import route
 from chalicelib.api.http import enum_param, identifier, int_param, json_body, query, time_param
+from chalicelib.api.responses import (
+    IngestResult,
+    QueuedResult,
+    ReadingBatchIn,
+    ReadingOut,
+    ReadingsPage,
+    WindowAverage,
+)
+from chalicelib.api.routedoc import CURSOR, QueryParam, enum_query, limit_param, time_query
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.errors import MalformedRequestError, ValidationError
-from chalicelib.domain.inputs import ParsedBatch, Rejection, parse_readings
+from chalicelib.domain.inputs import ParsedBatch, ReadingIn, Rejection, parse_readings
 from chalicelib.domain.models import Metric, Position
 from chalicelib.domain.registry import Principal, Scope
 from chalicelib.domain.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, now_ms
@@ -24,9 +33,35 @@ from chalicelib.wiring import ingest_queue, known_rooms, repositories
 readings = Blueprint(__name__)
 DAY_MS = 86_400_000
 ROOM = "/buildings/{building}/rooms/{room}"
+UNIT = enum_query("unit", [u.value for u in TemperatureUnit], "C", "temperature unit of the answer")
+READING_EXAMPLES = {
+    "single": {"building": "hq", "room": "r101", "temperature": 21.5, "humidity": 40},
+    "batch": {
+        "readings": [
+            {"building": "hq", "room": "r101", "sensor_id": "t1", "temperature": 21.5},
+            {"building": "hq", "room": "r102", "timestamp": "2026-11-25T10:15:00Z", "co2": 650},
+        ]
+    },
+}
 
 
-@route(readings, "/readings", "POST", Scope.INGEST)
+@route(
+    readings,
+    "/readings",
+    "POST",
+    Scope.INGEST,
+    body=ReadingIn | ReadingBatchIn,
+    body_examples=READING_EXAMPLES,
+    responses={
+        201: (IngestResult, "Every reading was stored (or already was: `duplicates`)"),
+        207: (IngestResult, "Some readings were stored, the others are listed in `rejected`"),
+        202: (QueuedResult, "async=true: the valid readings were queued; the rest are rejected"),
+    },
+    query=[
+        enum_query("async", ["true", "false"], "false", "true: validate and queue, store later")
+    ],
+    errors=(404, 413),
+)
 def post_readings(principal: Principal) -> Response:
     """Store one reading or a batch of up to 1000; 201, 207 (some rejected) or 422 (all).
 
@@ -89,7 +124,23 @@ def scoped_room(principal: Principal, building: str, room: str) -> tuple[str, st
     return building, room
 
 
-@route(readings, ROOM + "/average", "GET", Scope.READ)
+@route(
+    readings,
+    ROOM + "/average",
+    "GET",
+    Scope.READ,
+    query=[
+        enum_query("metric", [m.value for m in Metric], "temperature", "what to average"),
+        QueryParam(
+            "minutes",
+            {"type": "integer", "minimum": 1, "maximum": 1440, "default": 15},
+            "window length",
+        ),
+        time_query("at", "end of the window (default: now)"),
+        UNIT,
+    ],
+    responses={200: WindowAverage},
+)
 def get_average(principal: Principal, building: str, room: str) -> dict[str, Any]:
     """Average, min and max of a metric over (at - minutes, at]."""
     building, room = scoped_room(principal, building, room)
@@ -106,7 +157,7 @@ def get_average(principal: Principal, building: str, room: str) -> dict[str, Any
     return stats.to_json()
 
 
-@route(readings, ROOM + "/latest", "GET", Scope.READ)
+@route(readings, ROOM + "/latest", "GET", Scope.READ, query=[UNIT], responses={200: ReadingOut})
 def get_latest(principal: Principal, building: str, room: str) -> dict[str, object]:
     """The room's most recent reading (404 if none)."""
     building, room = scoped_room(principal, building, room)
@@ -114,7 +165,20 @@ def get_latest(principal: Principal, building: str, room: str) -> dict[str, obje
     return services.latest_reading(repositories().readings, building, room).to_json(unit)
 
 
-@route(readings, ROOM + "/readings", "GET", Scope.READ)
+@route(
+    readings,
+    ROOM + "/readings",
+    "GET",
+    Scope.READ,
+    query=[
+        time_query("from", "first instant, inclusive (default: 24 h ago)"),
+        time_query("to", "end, exclusive (default: now)"),
+        limit_param(100, 1000),
+        CURSOR,
+        UNIT,
+    ],
+    responses={200: ReadingsPage},
+)
 def get_readings(principal: Principal, building: str, room: str) -> dict[str, Any]:
     """A page of the room's readings in [from, to), with an opaque cursor to the next page."""
     building, room = scoped_room(principal, building, room)

@@ -10,6 +10,15 @@ from chalice.app import Blueprint, Response
 from chalicelib import access, registry, services
 from chalicelib.api.auth import route
 from chalicelib.api.http import identifier, int_param, json_body, query
+from chalicelib.api.responses import (
+    BuildingOut,
+    BuildingsPage,
+    RoomOut,
+    RoomsPage,
+    SensorOut,
+    SensorsPage,
+)
+from chalicelib.api.routedoc import CURSOR, FORCE, limit_param
 from chalicelib.api.schemas import (
     AssignIn,
     BuildingIn,
@@ -30,6 +39,8 @@ registry_api = Blueprint(__name__)
 BUILDING = "/buildings/{building}"
 ROOM = BUILDING + "/rooms/{room}"
 SENSOR = "/sensors/{sensor_id}"
+PAGE = [limit_param(50, 100), CURSOR]
+GONE = {204: "Deleted"}
 
 
 def page_params(params: Mapping[str, str], kind: str) -> tuple[int, str | None]:
@@ -64,7 +75,15 @@ def _force(params: Mapping[str, str]) -> bool:
 # -- buildings --------------------------------------------------------------------------------
 
 
-@route(registry_api, "/buildings", "POST", Scope.ADMIN)
+@route(
+    registry_api,
+    "/buildings",
+    "POST",
+    Scope.ADMIN,
+    body=BuildingIn,
+    responses={201: BuildingOut},
+    errors=(409,),
+)
 def post_building(principal: Principal) -> Response:
     """Register a building for the caller's tenant."""
     body = parse_body(BuildingIn, json_body(registry_api.current_request))
@@ -79,7 +98,7 @@ def post_building(principal: Principal) -> Response:
     return created(building.to_json())
 
 
-@route(registry_api, "/buildings", "GET", Scope.READ)
+@route(registry_api, "/buildings", "GET", Scope.READ, query=PAGE, responses={200: BuildingsPage})
 def list_buildings(principal: Principal) -> dict[str, Any]:
     """The caller's buildings, paginated."""
     limit, after = page_params(query(registry_api.current_request), "buildings")
@@ -89,7 +108,7 @@ def list_buildings(principal: Principal) -> dict[str, Any]:
     return page_json(page, "buildings", [b.to_json() for b in page.items])
 
 
-@route(registry_api, BUILDING, "GET", Scope.READ)
+@route(registry_api, BUILDING, "GET", Scope.READ, responses={200: BuildingOut})
 def get_building(principal: Principal, building: str) -> dict[str, Any]:
     """One of the caller's buildings."""
     found = registry.owned_building(
@@ -98,7 +117,7 @@ def get_building(principal: Principal, building: str) -> dict[str, Any]:
     return found.to_json()
 
 
-@route(registry_api, BUILDING, "PATCH", Scope.ADMIN)
+@route(registry_api, BUILDING, "PATCH", Scope.ADMIN, body=PatchIn, responses={200: BuildingOut})
 def patch_building(principal: Principal, building: str) -> dict[str, Any]:
     """Change a building's name or metadata."""
     patch = parse_body(PatchIn, json_body(registry_api.current_request))
@@ -111,7 +130,7 @@ def patch_building(principal: Principal, building: str) -> dict[str, Any]:
     return updated.to_json()
 
 
-@route(registry_api, BUILDING, "DELETE", Scope.ADMIN)
+@route(registry_api, BUILDING, "DELETE", Scope.ADMIN, query=[FORCE], responses=GONE, errors=(409,))
 def delete_building(principal: Principal, building: str) -> Response:
     """Delete a building and its rooms (409 if readings exist, unless ?force=true)."""
     repos = repositories()
@@ -129,7 +148,15 @@ def delete_building(principal: Principal, building: str) -> Response:
 # -- rooms ------------------------------------------------------------------------------------
 
 
-@route(registry_api, BUILDING + "/rooms", "POST", Scope.ADMIN)
+@route(
+    registry_api,
+    BUILDING + "/rooms",
+    "POST",
+    Scope.ADMIN,
+    body=RoomIn,
+    responses={201: RoomOut},
+    errors=(409,),
+)
 def post_room(principal: Principal, building: str) -> Response:
     """Register a room in one of the caller's buildings."""
     body = parse_body(RoomIn, json_body(registry_api.current_request))
@@ -145,7 +172,7 @@ def post_room(principal: Principal, building: str) -> Response:
     return created(room.to_json())
 
 
-@route(registry_api, BUILDING + "/rooms", "GET", Scope.READ)
+@route(registry_api, BUILDING + "/rooms", "GET", Scope.READ, query=PAGE, responses={200: RoomsPage})
 def list_rooms(principal: Principal, building: str) -> dict[str, Any]:
     """The building's rooms, each with its latest reading and 15-minute temperature average."""
     repos = repositories()
@@ -169,7 +196,7 @@ def list_rooms(principal: Principal, building: str) -> dict[str, Any]:
     return page_json(page, "rooms", items)
 
 
-@route(registry_api, ROOM, "GET", Scope.READ)
+@route(registry_api, ROOM, "GET", Scope.READ, responses={200: RoomOut})
 def get_room(principal: Principal, building: str, room: str) -> dict[str, Any]:
     """One room of the caller's building."""
     found = registry.owned_room(
@@ -181,7 +208,7 @@ def get_room(principal: Principal, building: str, room: str) -> dict[str, Any]:
     return found.to_json()
 
 
-@route(registry_api, ROOM, "PATCH", Scope.ADMIN)
+@route(registry_api, ROOM, "PATCH", Scope.ADMIN, body=PatchIn, responses={200: RoomOut})
 def patch_room(principal: Principal, building: str, room: str) -> dict[str, Any]:
     """Change a room's name or metadata."""
     patch = parse_body(PatchIn, json_body(registry_api.current_request))
@@ -195,7 +222,7 @@ def patch_room(principal: Principal, building: str, room: str) -> dict[str, Any]
     return updated.to_json()
 
 
-@route(registry_api, ROOM, "DELETE", Scope.ADMIN)
+@route(registry_api, ROOM, "DELETE", Scope.ADMIN, query=[FORCE], responses=GONE, errors=(409,))
 def delete_room(principal: Principal, building: str, room: str) -> Response:
     """Delete a room (409 if it has readings, unless ?force=true deletes them too)."""
     repos = repositories()
@@ -214,7 +241,15 @@ def delete_room(principal: Principal, building: str, room: str) -> Response:
 # -- sensors ----------------------------------------------------------------------------------
 
 
-@route(registry_api, "/sensors", "POST", Scope.ADMIN)
+@route(
+    registry_api,
+    "/sensors",
+    "POST",
+    Scope.ADMIN,
+    body=SensorIn,
+    responses={201: SensorOut},
+    errors=(404, 409),
+)
 def post_sensor(principal: Principal) -> Response:
     """Register a sensor, optionally in a room."""
     body = parse_body(SensorIn, json_body(registry_api.current_request))
@@ -231,7 +266,7 @@ def post_sensor(principal: Principal) -> Response:
     return created(sensor.to_json())
 
 
-@route(registry_api, "/sensors", "GET", Scope.READ)
+@route(registry_api, "/sensors", "GET", Scope.READ, query=PAGE, responses={200: SensorsPage})
 def list_sensors(principal: Principal) -> dict[str, Any]:
     """The caller's sensors, paginated."""
     limit, after = page_params(query(registry_api.current_request), "sensors")
@@ -239,7 +274,7 @@ def list_sensors(principal: Principal) -> dict[str, Any]:
     return page_json(page, "sensors", [s.to_json() for s in page.items])
 
 
-@route(registry_api, SENSOR, "GET", Scope.READ)
+@route(registry_api, SENSOR, "GET", Scope.READ, responses={200: SensorOut})
 def get_sensor(principal: Principal, sensor_id: str) -> dict[str, Any]:
     """One of the caller's sensors."""
     return registry.owned_sensor(
@@ -247,7 +282,7 @@ def get_sensor(principal: Principal, sensor_id: str) -> dict[str, Any]:
     ).to_json()
 
 
-@route(registry_api, SENSOR, "PATCH", Scope.ADMIN)
+@route(registry_api, SENSOR, "PATCH", Scope.ADMIN, body=PatchIn, responses={200: SensorOut})
 def patch_sensor(principal: Principal, sensor_id: str) -> dict[str, Any]:
     """Change a sensor's name or metadata."""
     patch = parse_body(PatchIn, json_body(registry_api.current_request))
@@ -259,7 +294,7 @@ def patch_sensor(principal: Principal, sensor_id: str) -> dict[str, Any]:
     ).to_json()
 
 
-@route(registry_api, SENSOR, "DELETE", Scope.ADMIN)
+@route(registry_api, SENSOR, "DELETE", Scope.ADMIN, responses=GONE)
 def delete_sensor(principal: Principal, sensor_id: str) -> Response:
     """Unregister a sensor (its readings stay)."""
     registry.delete_sensor(
@@ -268,7 +303,9 @@ def delete_sensor(principal: Principal, sensor_id: str) -> Response:
     return no_content()
 
 
-@route(registry_api, SENSOR + "/room", "PUT", Scope.ADMIN)
+@route(
+    registry_api, SENSOR + "/room", "PUT", Scope.ADMIN, body=AssignIn, responses={200: SensorOut}
+)
 def put_sensor_room(principal: Principal, sensor_id: str) -> dict[str, Any]:
     """Assign a sensor to a room (earlier readings stay in their room)."""
     body = parse_body(AssignIn, json_body(registry_api.current_request))

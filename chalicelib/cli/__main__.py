@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Each module exposes register(subparsers) and sets `func` on its parsers.
-COMMANDS = ["chalicelib.cli.keys", "chalicelib.cli.transfer"]
+COMMANDS = ["chalicelib.cli.keys", "chalicelib.cli.transfer", "chalicelib.cli.simulate"]
 
 
 def build_parser() -> argparse.ArgumentParser:
