@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint types pr clean
+.PHONY: run test bench lint types pr clean faults fuzz audit
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,16 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
+
+# Reliability (docs/readme/reliability.md): the fault run at the issue's size, longer fuzzing, CVEs.
+faults: $(STAMP)
+	ROOMTEMP_FAULT_READINGS=100000 $(BIN)/python -m pytest -q -s tests/reliability/test_fault_ingest.py
+
+fuzz: $(STAMP)
+	ROOMTEMP_HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -n 2 -q tests/reliability/test_properties.py
+
+audit: $(STAMP)
+	$(BIN)/pip-audit -r requirements.txt -r requirements-dev.txt
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
