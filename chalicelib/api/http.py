@@ -26,7 +26,7 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
 }
 
 E = TypeVar("E", bound=StrEnum)
-# Largest request body parsed (a full 1000-reading batch is ~150 KB); API Gateway's own cap is 10 MB.
+# Largest body parsed: a full 1000-reading batch is ~150 KB; API Gateway's own cap is 10 MB.
 MAX_BODY_BYTES = 1024 * 1024
 
 
