@@ -1,6 +1,6 @@
 """Ingest through HTTP while DynamoDB throttles and fails: nothing lost, nothing counted twice.
 
-ROOMTEMP_FAULT_READINGS (default 5,000; `make faults`: 100,000) readings go out in batches of
+ROOMTEMP_FAULT_READINGS (default 3,000; `make faults`: 100,000) readings go out in batches of
 1000, a share of them invalid or resent. Every DynamoDB call attempt of the app's client fails with
 probability ROOMTEMP_FAULT_RATE (default 0.2; botocore's retries absorb most), every attempt of
 a call fails with probability ROOMTEMP_FAULT_CALL_RATE (default 0.02: the retries run out and the
@@ -127,7 +127,7 @@ def test_faulted_ingest_stores_every_valid_reading_once(
     from chalicelib import wiring
 
     # Given: a workload, and faults on every call the app's DynamoDB client makes
-    n = int(os.environ.get("ROOMTEMP_FAULT_READINGS", "5000"))
+    n = int(os.environ.get("ROOMTEMP_FAULT_READINGS", "3000"))
     rate = float(os.environ.get("ROOMTEMP_FAULT_RATE", "0.2"))
     end_ms = int(time.time() * 1000) - 3_600_000
     workload = make_workload(n, seed=8, end_ms=end_ms)
