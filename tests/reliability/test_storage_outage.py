@@ -94,6 +94,7 @@ def batch(start: int, count: int) -> dict[str, Any]:
     }
 
 
+@pytest.mark.e2e
 def test_requests_answer_503_while_the_table_is_gone_and_work_after(stack: Stack) -> None:
     # Given: readings stored while the emulator runs
     status, _, body = stack.call("POST", "/readings", batch(0, 50))
