@@ -3,8 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-
-.PHONY: run demo test bench lint types pr clean package cfn-lint
+.PHONY: run demo test bench lint types pr clean package cfn-lint faults fuzz audit
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +19,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
+
+# Reliability (docs/readme/reliability.md): the fault run at the issue's size, longer fuzzing, CVEs.
+faults: $(STAMP)
+	ROOMTEMP_FAULT_READINGS=100000 $(BIN)/python -m pytest -q -s tests/reliability/test_fault_ingest.py
+
+fuzz: $(STAMP)
+	ROOMTEMP_HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -n 2 -q tests/reliability/test_properties.py
+
+audit: $(STAMP)
+	$(BIN)/pip-audit -r requirements.txt -r requirements-dev.txt
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

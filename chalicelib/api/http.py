@@ -26,6 +26,8 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
 }
 
 E = TypeVar("E", bound=StrEnum)
+# Largest body parsed: a full 1000-reading batch is ~150 KB; API Gateway's own cap is 10 MB.
+MAX_BODY_BYTES = 1024 * 1024
 
 
 def error_response(
@@ -66,10 +68,12 @@ def translate_errors(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def json_body(request: Request) -> Any:
-    """The request body as JSON; 400 for a body that is empty, not UTF-8 or not JSON."""
+    """The request body as JSON; 413 over MAX_BODY_BYTES (before parsing); 400 if not JSON."""
     raw = request.raw_body
     if not raw:
         raise errors.MalformedRequestError("request body is empty; send JSON")
+    if len(raw) > MAX_BODY_BYTES:
+        raise errors.PayloadTooLargeError(f"request body over {MAX_BODY_BYTES} bytes")
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
         return json.loads(text)

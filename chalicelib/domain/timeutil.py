@@ -36,7 +36,8 @@ def parse_epoch(value: float, field: str) -> int:
     # An int is exact (and may be too large for a float); only a float can be NaN or infinite.
     if isinstance(value, float) and not math.isfinite(value):
         raise ValidationError(f"{field}: must be a finite number")
-    return _check_range(math.floor(value * 1000), field)
+    # Round away float noise first: 1700000000.007 * 1000 may be 1700000000006.9999.
+    return _check_range(math.floor(round(value * 1000, 3)), field)
 
 
 def format_ms(ms: int) -> str:

@@ -1,0 +1,72 @@
+"""Shared pieces of the reliability suite: hypothesis profiles and an independent oracle."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from hypothesis import settings
+
+# `make test` runs the bounded profile; `make fuzz` sets ROOMTEMP_HYPOTHESIS_PROFILE=fuzz.
+settings.register_profile("reliability-bounded", max_examples=60, deadline=None)
+settings.register_profile("reliability-fuzz", max_examples=1500, deadline=None)
+PROFILE = settings.get_profile(
+    "reliability-fuzz"
+    if os.environ.get("ROOMTEMP_HYPOTHESIS_PROFILE") == "fuzz"
+    else "reliability-bounded"
+)
+# Examples against moto cost ~100x an in-memory example: a fifth as many.
+SLOW_EXAMPLES = max(10, PROFILE.max_examples // 5)
+
+Key = tuple[str, str, int, str]  # building, room, ts_ms, sensor_id
+
+
+def celsius(value: float, unit: str) -> float:
+    """°C of a temperature, written independently of chalicelib.domain.units."""
+    if unit == "F":
+        return (value - 32) / 1.8
+    if unit == "K":
+        return value - 273.15
+    return value
+
+
+def first_wins(readings: Iterable[tuple[Key, float]]) -> dict[Key, float]:
+    """Distinct readings by key, the first value sent for a key kept (the API's rule)."""
+    stored: dict[Key, float] = {}
+    for key, value in readings:
+        stored.setdefault(key, value)
+    return stored
+
+
+def window_mean(
+    stored: Mapping[Key, float], building: str, room: str, after_ms: int, until_ms: int
+) -> tuple[int, float | None]:
+    """(count, mean) of a room's stored values with after_ms < ts <= until_ms."""
+    values = [
+        v
+        for (b, r, ts, _), v in stored.items()
+        if (b, r) == (building, room) and after_ms < ts <= until_ms
+    ]
+    return len(values), (math.fsum(values) / len(values) if values else None)
+
+
+def close(a: float | None, b: float | None, tolerance: float = 1e-6) -> bool:
+    """Equal within `tolerance` (values are stored rounded to 1e-9), or both None."""
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=tolerance, abs_tol=tolerance)
+
+
+def reading_json(key: Key, value: float, unit: str = "C") -> dict[str, Any]:
+    """A reading as a device posts it (epoch seconds with milliseconds)."""
+    building, room, ts_ms, sensor = key
+    return {
+        "building": building,
+        "room": room,
+        "sensor_id": sensor,
+        "timestamp": ts_ms / 1000,
+        "temperature": value,
+        "unit": unit,
+    }

@@ -1,0 +1,235 @@
+"""Ingest through HTTP while DynamoDB throttles and fails: nothing lost, nothing counted twice.
+
+ROOMTEMP_FAULT_READINGS (default 3,000; `make faults`: 100,000) readings go out in batches of
+1000, a share of them invalid or resent. Every DynamoDB call attempt of the app's client fails with
+probability ROOMTEMP_FAULT_RATE (default 0.2; botocore's retries absorb most), every attempt of
+a call fails with probability ROOMTEMP_FAULT_CALL_RATE (default 0.02: the retries run out and the
+client sees 503), and a share of BatchWriteItem calls hand half their
+items back unprocessed. The client resends a request that answered 503 until it is accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .conftest import Api
+from .faults import FaultInjector
+from .support import Key, close, first_wins, window_mean
+
+BATCH = 1000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ROOMS = [(f"bldg-{b}", f"room-{r}") for b in range(3) for r in range(4)]
+SENSORS = [f"s-{i}" for i in range(8)]
+
+
+def iso(ts_ms: int) -> str:
+    when = EPOCH + timedelta(milliseconds=ts_ms)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"
+
+
+@dataclass
+class Workload:
+    """What the client sends, and what a correct server must end up storing."""
+
+    batches: list[list[dict[str, Any]]] = field(default_factory=list)
+    valid: list[list[Key | None]] = field(default_factory=list)  # per item: its key, or invalid
+    values: dict[Key, float] = field(default_factory=dict)  # first value per distinct key
+
+
+def make_workload(n: int, seed: int, end_ms: int) -> Workload:
+    """n readings over the 20 hours before end_ms: ~2% invalid, ~5% resent (same or other batch)."""
+    rng = random.Random(seed)
+    start_ms = end_ms - 20 * 3_600_000
+    sent: list[tuple[Key, float]] = []
+    workload = Workload()
+    items: list[dict[str, Any]] = []
+    keys: list[Key | None] = []
+    for _ in range(n):
+        roll = rng.random()
+        if roll < 0.02:
+            bad = rng.choice(
+                [
+                    {"building": "bldg-0", "room": "room-0", "temperature": -300.0},
+                    {"building": "bad id!", "room": "room-0", "temperature": 20.0},
+                    {"building": "bldg-0", "temperature": 20.0},
+                    {"building": "bldg-0", "room": "room-0", "timestamp": "yesterday"},
+                ]
+            )
+            items.append(bad)
+            keys.append(None)
+        elif roll < 0.07 and sent:
+            key, value = rng.choice(sent)  # a resend: same key, same value
+            items.append(_reading(key, value))
+            keys.append(key)
+        else:
+            building, room = rng.choice(ROOMS)
+            key = (building, room, rng.randrange(start_ms, end_ms), rng.choice(SENSORS))
+            value = round(rng.uniform(15.0, 28.0), 3)
+            items.append(_reading(key, value))
+            keys.append(key)
+            sent.append((key, value))
+        if len(items) == BATCH:
+            workload.batches.append(items)
+            workload.valid.append(keys)
+            items, keys = [], []
+    if items:
+        workload.batches.append(items)
+        workload.valid.append(keys)
+    workload.values = first_wins(sent)
+    return workload
+
+
+def _reading(key: Key, value: float) -> dict[str, Any]:
+    building, room, ts_ms, sensor = key
+    return {
+        "building": building,
+        "room": room,
+        "sensor_id": sensor,
+        "timestamp": iso(ts_ms),
+        "temperature": value,
+    }
+
+
+def stored_readings(client: Any, table: str) -> dict[Key, float]:
+    """Every reading in the table, read with paginated Queries (not through the app)."""
+    found: dict[Key, float] = {}
+    for building, room in ROOMS:
+        kwargs: dict[str, Any] = {
+            "TableName": table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"{building}#{room}"}},
+        }
+        while True:
+            page = client.query(**kwargs)
+            for item in page["Items"]:
+                ts, _, sensor = item["sk"]["S"].partition("#")
+                when = datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+                ts_ms = (when - EPOCH) // timedelta(milliseconds=1)
+                found[(building, room, ts_ms, sensor)] = float(item["temperature"]["N"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return found
+
+
+def test_faulted_ingest_stores_every_valid_reading_once(
+    api: Api, table: str, no_backoff: None
+) -> None:
+    import boto3
+
+    from chalicelib import wiring
+
+    # Given: a workload, and faults on every call the app's DynamoDB client makes
+    n = int(os.environ.get("ROOMTEMP_FAULT_READINGS", "3000"))
+    rate = float(os.environ.get("ROOMTEMP_FAULT_RATE", "0.2"))
+    end_ms = int(time.time() * 1000) - 3_600_000
+    workload = make_workload(n, seed=8, end_ms=end_ms)
+    call_rate = float(os.environ.get("ROOMTEMP_FAULT_CALL_RATE", "0.02"))
+    injector = FaultInjector(rate=rate, call_rate=call_rate, unprocessed_rate=rate, seed=8)
+    injector.attach(wiring.aws_client("dynamodb"))
+    started = time.monotonic()
+
+    # When: each batch is posted, and resent after every 503 until it is accepted
+    seen: set[Key] = set()
+    statuses: Counter[int] = Counter()
+    accepted_total = recovered_total = double_counted = 0
+    for items, keys in zip(workload.batches, workload.valid, strict=True):
+        for _attempt in range(100):
+            status, headers, body = api.request(
+                "POST", "/readings", key="ingest", body={"readings": items}
+            )
+            statuses[status] += 1
+            assert status in {201, 207, 503}, (status, body)
+            if status != 503:
+                break
+            assert body["Code"] == "ServiceUnavailable"
+            assert int(headers["Retry-After"]) >= 1
+        else:
+            raise AssertionError("a batch kept answering 503")
+        retried = _attempt > 0
+        expected_rejected = [i for i, k in enumerate(keys) if k is None]
+        assert [r["index"] for r in body["rejected"]] == expected_rejected
+        new = {k for k in keys if k is not None and k not in seen}
+        expected_duplicates = sum(k is not None for k in keys) - len(new)
+        assert body["accepted"] + body["duplicates"] == len(new) + expected_duplicates
+        # Readings stored by an attempt that then answered 503 come back as duplicates of the
+        # retry; without a retry there can be none.
+        recovered = body["duplicates"] - expected_duplicates
+        assert recovered >= 0
+        assert retried or recovered == 0
+        double_counted += max(0, body["accepted"] - len(new))
+        accepted_total += body["accepted"]
+        recovered_total += recovered
+        seen |= new
+    injector.detach()
+    elapsed = time.monotonic() - started
+
+    # Then: the table holds exactly the valid distinct readings, with their first values
+    stored = stored_readings(boto3.client("dynamodb", region_name="us-east-1"), table)
+    lost = len(workload.values.keys() - stored.keys())
+    stray = len(stored.keys() - workload.values.keys())
+    print(
+        "\nfault ingest: "
+        + json.dumps(
+            {
+                "readings_sent": n,
+                "valid_distinct": len(workload.values),
+                "stored": len(stored),
+                "lost": lost,
+                "stray": stray,
+                "double_counted": double_counted,
+                "accepted_in_responses": accepted_total,
+                "stored_by_failed_attempts": recovered_total,
+                "faults_injected": injector.total,
+                "faults_by_kind": dict(injector.injected),
+                "http_statuses": {str(k): v for k, v in sorted(statuses.items())},
+                "fault_rate_per_attempt": rate,
+                "fault_rate_per_call": call_rate,
+                "elapsed_s": round(elapsed, 1),
+            }
+        )
+    )
+    assert injector.total > 0 and statuses[503] > 0, "the faults never reached a client"
+    assert (lost, stray, double_counted) == (0, 0, 0)
+    assert accepted_total + recovered_total == len(stored)
+    assert all(close(stored[k], v, 1e-9) for k, v in workload.values.items())
+
+    # And: the API's averages and pages agree with an independent computation
+    at_ms = end_ms
+    for building, room in ROOMS:
+        status, _, stats = api.request(
+            "GET",
+            f"/buildings/{building}/rooms/{room}/average?minutes=1440&at={iso(at_ms)}",
+            key="read",
+        )
+        assert status == 200, stats
+        count, mean = window_mean(workload.values, building, room, at_ms - 1440 * 60_000, at_ms)
+        assert stats["count"] == count
+        assert close(stats["average"], mean)
+    paged = _page_all(api, ROOMS[0], end_ms)
+    assert len(paged) == len(set(paged)) == sum(k[:2] == ROOMS[0] for k in workload.values)
+
+
+def _page_all(api: Api, place: tuple[str, str], end_ms: int) -> list[tuple[str, str]]:
+    building, room = place
+    base = (
+        f"/buildings/{building}/rooms/{room}/readings"
+        f"?limit=1000&from={iso(end_ms - 86_400_000)}&to={iso(end_ms)}"
+    )
+    seen: list[tuple[str, str]] = []
+    cursor = None
+    while True:
+        path = base + (f"&cursor={cursor}" if cursor else "")
+        status, _, page = api.request("GET", path, key="read")
+        assert status == 200, page
+        seen.extend((r["timestamp"], r["sensor_id"]) for r in page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return seen
