@@ -47,7 +47,8 @@ def _child(mode: str, endpoint: str, table: str, path: str) -> dict[str, float]:
     """One measured run (in a child process): 'import' or 'raw'."""
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     os.environ["ROOMTEMP_TABLE_NAME"] = table
-    from chalicelib import wiring
+    from chalicelib import access, wiring
+    from chalicelib.domain.timeutil import now_ms
     from chalicelib.dynamo.repository import DynamoReadingRepository
     from chalicelib.ingest import files
     from chalicelib.ingest.memory import InMemoryQueue
@@ -60,12 +61,13 @@ def _child(mode: str, endpoint: str, table: str, path: str) -> dict[str, float]:
         objects = wiring.object_store()
         key = f"incoming/bench/{Path(path).name}"
         etag = objects.etag(key)
-        repo = DynamoReadingRepository(client, table)
+        repos, known = wiring.repositories(), wiring.known_rooms()
+        access.ensure_tenant(repos.registry, "bench", now_ms())
         report = files.process_segment(
             files.Segment(key=key, etag=etag),
             objects=objects,
             queue=InMemoryQueue(),
-            store=lambda items, tenant: store(items, tenant, repo=repo),
+            store=lambda items, tenant: store(items, tenant, repos=repos, known=known),
             budget=files.Budget(),
         )
         assert report.status == "done", report.error
@@ -74,22 +76,19 @@ def _child(mode: str, endpoint: str, table: str, path: str) -> dict[str, float]:
         from chalicelib.domain.models import Reading
         from chalicelib.dynamo.items import reading_item
 
-        # The same items, built without validation or duplicate checks: BatchWriteItem only.
-        repo = DynamoReadingRepository(client, table)
+        # The same items, built without validation or duplicate checks: BatchWriteItem only,
+        # with as many requests in flight as the pipeline's writer keeps.
+        from chalicelib.settings import get_settings
+
+        repo = DynamoReadingRepository(client, table, concurrency=get_settings().write_concurrency)
         count = 0
         with open(path) as source:
             next(source)
             chunk: list[Any] = []
             for line in source:
                 building, room, sensor, ts, temperature, _, humidity, _ = line.split(",")
-                reading = Reading.model_construct(
-                    building=building,
-                    room=room,
-                    sensor_id=sensor,
-                    ts_ms=int(ts) * 1000,
-                    temperature=float(temperature),
-                    humidity=float(humidity),
-                    co2=None,
+                reading = Reading(
+                    building, room, sensor, int(ts) * 1000, float(temperature), float(humidity)
                 )
                 chunk.append(reading_item(reading))
                 if len(chunk) == 1000:

@@ -20,10 +20,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench.measure import Measurement, fmt
+from bench.measure import Measurement, at_least, at_most, equal_to, fmt
 
 # Add a new benchmark module here (e.g. "ingest" for bench/ingest.py).
-BENCHMARKS = ["core"]
+BENCHMARKS = ["core", "ingest", "load"]
 
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -50,9 +50,26 @@ def run(names: list[str]) -> list[tuple[str, Measurement]]:
     results = []
     for name in names:
         module = importlib.import_module(f"bench.{name}")
-        for measurement in module.run():
+        produced = module.run()
+        if isinstance(produced, dict):  # a flat {key: value} figure set
+            produced = [as_measurement(k, v) for k, v in produced.items()]
+        for measurement in produced:
             results.append((name, measurement))
     return results
+
+
+# Goals of benchmarks that return plain {key: value} dicts (issues 4 and 8).
+GOALS = {
+    "import_vs_raw_ratio": at_least(0.8),
+    "import_peak_rss_mb": at_most(200),
+    "load_lost": equal_to(0),
+    "load_double_counted": equal_to(0),
+}
+
+
+def as_measurement(key: str, value: float) -> Measurement:
+    """A figure of a dict-returning benchmark, with its goal if it has one."""
+    return Measurement(key, value, "", key.replace("_", " "), GOALS.get(key))
 
 
 def merge_results(path: Path, values: dict[str, object]) -> dict[str, object]:

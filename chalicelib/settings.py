@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     max_future_seconds: int = 300
     raw_retention_days: int = 0
     write_max_attempts: int = 8
+    # Batch requests (25 writes / 100 reads each) a large write keeps in flight at once.
+    write_concurrency: int = 4
     # How long a warm process trusts a key check / a room's existence before reading it again.
     auth_cache_seconds: float = 10.0
     registry_cache_seconds: float = 60.0

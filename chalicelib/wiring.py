@@ -47,6 +47,7 @@ def _dynamo_repositories() -> Repositories:
             settings.table_name,
             retention_days=settings.raw_retention_days,
             max_attempts=settings.write_max_attempts,
+            concurrency=settings.write_concurrency,
         ),
         registry=DynamoRegistryRepository(client, settings.table_name),
         keys=DynamoKeyRepository(client, settings.table_name),

@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -15,6 +16,8 @@ from chalicelib.domain.models import Position, Reading, WriteResult
 from chalicelib.dynamo import keys
 from chalicelib.dynamo.items import Item, item_reading, key_tuple, reading_item, reading_key
 
+C = TypeVar("C")
+R = TypeVar("R")
 BATCH_WRITE_MAX = 25  # DynamoDB's limit per BatchWriteItem
 BATCH_GET_MAX = 100  # DynamoDB's limit per BatchGetItem
 _RETRYABLE = {
@@ -53,6 +56,7 @@ class DynamoReadingRepository:
         *,
         retention_days: int = 0,
         max_attempts: int = 8,
+        concurrency: int = 1,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._client = client
@@ -60,6 +64,8 @@ class DynamoReadingRepository:
         self._retention_s = retention_days * 86_400
         self._max_attempts = max_attempts
         self._sleep = sleep
+        self._concurrency = concurrency
+        self._pool: ThreadPoolExecutor | None = None
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -102,45 +108,60 @@ class DynamoReadingRepository:
         return True
 
     def _existing_keys(self, wanted: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        chunks = [wanted[i : i + BATCH_GET_MAX] for i in range(0, len(wanted), BATCH_GET_MAX)]
         found: set[tuple[str, str]] = set()
-        for start in range(0, len(wanted), BATCH_GET_MAX):
-            request_keys = [
-                {"pk": {"S": pk}, "sk": {"S": sk}}
-                for pk, sk in wanted[start : start + BATCH_GET_MAX]
-            ]
-            pending: dict[str, Any] = {
-                self._table: {"Keys": request_keys, "ProjectionExpression": "pk, sk"}
-            }
-            for attempt in range(self._max_attempts):
-                with storage_errors():
-                    response = self._client.batch_get_item(RequestItems=pending)
-                found.update(
-                    key_tuple(i) for i in response.get("Responses", {}).get(self._table, [])
-                )
-                pending = response.get("UnprocessedKeys") or {}
-                if not pending:
-                    break
-                self._backoff(attempt)
-            else:
-                raise StorageUnavailableError("the table keeps throttling reads; retry shortly", 2)
+        for keys_found in self._each(self._get_chunk, chunks):
+            found |= keys_found
         return found
+
+    def _get_chunk(self, chunk: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        request_keys = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in chunk]
+        pending: dict[str, Any] = {
+            self._table: {"Keys": request_keys, "ProjectionExpression": "pk, sk"}
+        }
+        found: set[tuple[str, str]] = set()
+        for attempt in range(self._max_attempts):
+            with storage_errors():
+                response = self._client.batch_get_item(RequestItems=pending)
+            found.update(key_tuple(i) for i in response.get("Responses", {}).get(self._table, []))
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                return found
+            self._backoff(attempt)
+        raise StorageUnavailableError("the table keeps throttling reads; retry shortly", 2)
 
     def batch_write(self, items: Sequence[Item]) -> None:
         """Put items in chunks of 25; retry UnprocessedItems with backoff until all are stored."""
         self._batch([{"PutRequest": {"Item": i}} for i in items])
 
     def _batch(self, requests: Sequence[dict[str, Any]]) -> None:
-        for start in range(0, len(requests), BATCH_WRITE_MAX):
-            pending: dict[str, Any] = {self._table: list(requests[start : start + BATCH_WRITE_MAX])}
-            for attempt in range(self._max_attempts):
-                with storage_errors():
-                    response = self._client.batch_write_item(RequestItems=pending)
-                pending = response.get("UnprocessedItems") or {}
-                if not pending:
-                    break
-                self._backoff(attempt)
-            else:
-                raise StorageUnavailableError("the table keeps throttling writes; retry shortly", 2)
+        chunks = [
+            list(requests[i : i + BATCH_WRITE_MAX])
+            for i in range(0, len(requests), BATCH_WRITE_MAX)
+        ]
+        for _ in self._each(self._write_chunk, chunks):
+            pass
+
+    def _write_chunk(self, chunk: list[dict[str, Any]]) -> None:
+        pending: dict[str, Any] = {self._table: chunk}
+        for attempt in range(self._max_attempts):
+            with storage_errors():
+                response = self._client.batch_write_item(RequestItems=pending)
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                return
+            self._backoff(attempt)
+        raise StorageUnavailableError("the table keeps throttling writes; retry shortly", 2)
+
+    def _each(self, work: Callable[[C], R], chunks: list[C]) -> Iterator[R]:
+        """`work` over the chunks: in turn, or `concurrency` at a time (boto3 clients are
+        thread-safe). Requests overlap their round trips; the first error is raised."""
+        if self._concurrency <= 1 or len(chunks) <= 1:
+            yield from map(work, chunks)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="dynamo")
+        yield from self._pool.map(work, chunks)
 
     def _backoff(self, attempt: int) -> None:
         # Full jitter, capped: spreads retries of many writers apart.

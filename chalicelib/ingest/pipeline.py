@@ -13,6 +13,7 @@ from chalicelib.domain.models import Reading
 from chalicelib.domain.timeutil import format_ms, now_ms
 from chalicelib.ingest.ports import MessageQueue
 from chalicelib.ports import Repositories
+from chalicelib.registry import KnownRooms
 from chalicelib.services import IngestOutcome
 from chalicelib.settings import get_settings
 
@@ -23,10 +24,15 @@ MESSAGE_BYTES = 240 * 1024  # margin for the batch's entry ids and attributes
 READINGS_PER_MESSAGE = 100
 
 
-def store(items: Sequence[Any], tenant: str, *, repos: Repositories | None = None) -> IngestOutcome:
+def store(
+    items: Sequence[Any],
+    tenant: str,
+    *,
+    repos: Repositories | None = None,
+    known: KnownRooms | None = None,
+) -> IngestOutcome:
     """Validate raw reading objects and store the valid ones once each, in `tenant`'s rooms."""
     check_identifier(tenant, "tenant")
-    known = None
     if repos is None:
         from chalicelib.wiring import known_rooms, repositories
 
