@@ -1,11 +1,7 @@
 """roomtemp's Chalice app: creates the app and registers the Blueprints. Nothing else at import."""
 
-from typing import Any
-
 from chalice import Chalice
-from chalice.app import Request
 
-from chalicelib import observability
 from chalicelib.api.access import access_api
 from chalicelib.api.events import events
 from chalicelib.api.health import health
@@ -19,12 +15,4 @@ app.register_blueprint(readings)
 app.register_blueprint(registry_api)
 app.register_blueprint(access_api)
 app.register_blueprint(events)
-
-
-@app.middleware("http")
-def observe(event: Request, get_response: Any) -> Any:
-    """Structured request log with the API Gateway request id as correlation id."""
-    return observability.observe_request(event, get_response)
-
-
 app.register_blueprint(web)

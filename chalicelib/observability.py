@@ -75,8 +75,9 @@ def logger() -> Any:
 
 
 def reset_logger() -> None:
-    """Forget the logger and its handler (tests change the environment and capture streams)."""
+    """Forget the logger, its handler and the metrics switch (tests change the environment)."""
     logger.cache_clear()
+    metrics_enabled.cache_clear()
     std = logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE))
     std.handlers.clear()
     for attribute in ("init", "powertools_handler", "logger_handler"):
@@ -84,6 +85,7 @@ def reset_logger() -> None:
             delattr(std, attribute)
 
 
+@cache
 def metrics_enabled() -> bool:
     """EMF metrics are written in Lambda, or wherever POWERTOOLS_METRICS_DISABLED=false says so."""
     disabled = _flag("POWERTOOLS_METRICS_DISABLED")
@@ -102,7 +104,9 @@ def record_ingest(path: IngestPath, outcome: IngestCounts, seconds: float) -> No
         raise ValueError(f"path must be one of {INGEST_PATHS}")
     accepted, duplicates = outcome.accepted, outcome.duplicates
     rejected = _count(outcome.rejected)
-    logger().debug("ingest", path=path, accepted=accepted, duplicates=duplicates, rejected=rejected)
+    log = logger()
+    if log.log_level <= logging.DEBUG:
+        log.debug("ingest", path=path, accepted=accepted, duplicates=duplicates, rejected=rejected)
     if not metrics_enabled():
         return
     from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
@@ -129,8 +133,16 @@ def request_id(request: Any) -> str:
     return str(value) if value else str(uuid.uuid4())
 
 
+SLOW_REQUEST_MS = 1000.0
+
+
 def observe_request(request: Any, get_response: Callable[[Any], Any]) -> Any:
-    """Log one line per HTTP request with its correlation id; never headers or bodies."""
+    """Give every log line of a request its correlation id, and log the request itself.
+
+    Failed (4xx/5xx) and slow requests are logged at INFO; the rest at DEBUG — a JSON line per
+    successful request would cost more than the request (API Gateway's access log and the
+    metrics count those). Never headers or bodies.
+    """
     log = logger()
     # Per thread: `chalice local` (make run, the container) serves requests on parallel threads.
     log.thread_safe_append_keys(correlation_id=request_id(request))
@@ -143,11 +155,9 @@ def observe_request(request: Any, get_response: Callable[[Any], Any]) -> Any:
         raise
     finally:
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
-    log.info(
-        "request",
-        method=request.method,
-        route=route,
-        status=getattr(response, "status_code", None),
-        duration_ms=elapsed_ms,
+    status = getattr(response, "status_code", 200)  # a view's plain dict is answered 200
+    noteworthy = status >= 400 or elapsed_ms >= SLOW_REQUEST_MS
+    (log.info if noteworthy else log.debug)(
+        "request", method=request.method, route=route, status=status, duration_ms=elapsed_ms
     )
     return response

@@ -183,6 +183,7 @@ def lambda_env(endpoint: str, table: str) -> dict[str, str]:
         "AWS_LAMBDA_FUNCTION_NAME": "roomtemp-dev",
         "ROOMTEMP_TABLE_NAME": table,
         "POWERTOOLS_SERVICE_NAME": "roomtemp",
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",  # successful requests are logged at DEBUG
     }
 
 
