@@ -80,6 +80,7 @@ def reset_logger() -> None:
     metrics_enabled.cache_clear()
     std = logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", SERVICE))
     std.handlers.clear()
+    std.setLevel(logging.NOTSET)
     for attribute in ("init", "powertools_handler", "logger_handler"):
         if hasattr(std, attribute):
             delattr(std, attribute)

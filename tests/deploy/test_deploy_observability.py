@@ -86,7 +86,8 @@ def test_request_log_has_a_correlation_id_and_no_key(
 
     wiring.use_repositories(wiring.in_memory_repositories())
     try:
-        with Client(app.app) as client:
+        # The prod stage: log level INFO (dev logs at DEBUG)
+        with Client(app.app, stage_name="prod") as client:
             # When a caller sends a key to a protected route and to /health
             client.http.get("/health", headers={"x-api-key": "rt_leak_me_not"})
             client.http.post(
