@@ -6,6 +6,7 @@ import bisect
 from collections.abc import Sequence
 
 from chalicelib.domain.models import Position, Reading, WriteResult
+from chalicelib.domain.rollups import HOUR_MS, MINUTE_MS, Resolution, Rollup, floor_to
 
 _Key = tuple[int, str]
 
@@ -16,6 +17,8 @@ class InMemoryReadingRepository:
     def __init__(self) -> None:
         self._keys: dict[tuple[str, str], list[_Key]] = {}
         self._items: dict[tuple[str, str], dict[_Key, Reading]] = {}
+        self._rollups: dict[tuple[str, str, Resolution], dict[int, Rollup]] = {}
+        self._rooms: dict[str, set[str]] = {}
 
     def put_readings(self, readings: Sequence[Reading]) -> WriteResult:
         """Store readings not stored yet; count the rest as duplicates."""
@@ -34,7 +37,36 @@ class InMemoryReadingRepository:
             else:
                 bisect.insort(keys, key)
             accepted += 1
+        self._refresh_rollups(readings)
         return WriteResult(accepted=accepted, duplicates=duplicates)
+
+    def _refresh_rollups(self, readings: Sequence[Reading]) -> None:
+        # Same rule as the DynamoDB adapter: recompute touched minutes, then their hours.
+        minutes = {(r.building, r.room, floor_to(r.ts_ms, MINUTE_MS)) for r in readings}
+        for building, room, minute in sorted(minutes):
+            window = self.window(building, room, minute - 1, minute + MINUTE_MS - 1)
+            stored = self._rollups.setdefault((building, room, Resolution.MINUTE), {})
+            stored[minute] = Rollup.of_readings(window, whole_minute=True)
+            self._rooms.setdefault(building, set()).add(room)
+        for building, room, hour in sorted({(b, r, floor_to(m, HOUR_MS)) for b, r, m in minutes}):
+            parts = self.rollups(building, room, Resolution.MINUTE, hour, hour + HOUR_MS)
+            stored = self._rollups.setdefault((building, room, Resolution.HOUR), {})
+            stored[hour] = Rollup.of_minutes(r for _, r in parts)
+
+    def rollups(
+        self, building: str, room: str, resolution: Resolution, from_ms: int, to_ms: int
+    ) -> list[tuple[int, Rollup]]:
+        """Stored rollups of `resolution` starting in [from_ms, to_ms), in time order."""
+        stored = self._rollups.get((building, room, resolution), {})
+        return [
+            (start, copy_rollup(stored[start]))
+            for start in sorted(stored)
+            if from_ms <= start < to_ms
+        ]
+
+    def rooms_of(self, building: str) -> list[str]:
+        """The building's rooms that have readings."""
+        return sorted(self._rooms.get(building, ()))
 
     def window(self, building: str, room: str, after_ms: int, until_ms: int) -> list[Reading]:
         """Readings with after_ms < ts <= until_ms."""
@@ -73,3 +105,10 @@ class InMemoryReadingRepository:
 
     def ping(self) -> None:
         """Always answers."""
+
+
+def copy_rollup(rollup: Rollup) -> Rollup:
+    """A deep copy, so callers merging into a result cannot change what is stored."""
+    copy = Rollup()
+    copy.merge(rollup)
+    return copy

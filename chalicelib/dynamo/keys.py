@@ -57,3 +57,62 @@ def range_bounds(from_ms: int, to_ms: int) -> tuple[str, str]:
 # Every reading sk lies between these; other item types in a room partition must sort outside.
 READINGS_LOW = "0"
 READINGS_HIGH = "9999-12-31T23:59:59.999Z" + SEP + HIGH
+
+
+# -- rollups: in the room's own partition, sorting after every reading ('h', 'm' > '9') ---------
+# Minute items `m#YYYY-MM-DDTHH:MM`, hour items `h#YYYY-MM-DDTHH`: fixed width, so text order is
+# time order, and one Query reads a contiguous run of one resolution only.
+MINUTE_PREFIX = "m" + SEP
+HOUR_PREFIX = "h" + SEP
+_MINUTE_WIDTH = 16  # len("2026-11-25T16:17")
+_HOUR_WIDTH = 13  # len("2026-11-25T16")
+
+
+def minute_sk(minute_ms: int) -> str:
+    """Sort key of a room's minute rollup starting at `minute_ms`."""
+    return MINUTE_PREFIX + format_ms(minute_ms)[:_MINUTE_WIDTH]
+
+
+def hour_sk(hour_ms: int) -> str:
+    """Sort key of a room's hour rollup starting at `hour_ms`."""
+    return HOUR_PREFIX + format_ms(hour_ms)[:_HOUR_WIDTH]
+
+
+def parse_rollup_sk(sk: str) -> int:
+    """Start (epoch ms) of the minute or hour a rollup sort key names."""
+    ts = sk[len(MINUTE_PREFIX) :]
+    minute = int(ts[14:16]) if len(ts) == _MINUTE_WIDTH else 0
+    seconds = calendar.timegm(
+        (int(ts[0:4]), int(ts[5:7]), int(ts[8:10]), int(ts[11:13]), minute, 0)
+    )
+    return seconds * 1000
+
+
+def is_hour_sk(sk: str) -> bool:
+    """Whether a sort key names an hour rollup (else a minute rollup)."""
+    return sk.startswith(HOUR_PREFIX)
+
+
+# -- per-building room index (until the registry owns the room list) ----------------------
+def building_rooms_pk(building: str) -> str:
+    """Partition of the building's room index: one item per room that has readings."""
+    return f"@b{SEP}{building}"
+
+
+def room_index_sk(room: str) -> str:
+    """Sort key of one room in its building's room index."""
+    return f"r{SEP}{room}"
+
+
+def parse_room_index_sk(sk: str) -> str:
+    """The room a room-index sort key names."""
+    return sk[2:]
+
+
+# -- reports --------------------------------------------------------------------------------
+REPORT_SK = "report"
+
+
+def report_pk(report_id: str) -> str:
+    """Partition key of one report's status item."""
+    return f"@report{SEP}{report_id}"

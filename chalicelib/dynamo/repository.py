@@ -12,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.errors import StorageUnavailableError
 from chalicelib.domain.models import Position, Reading, WriteResult
+from chalicelib.domain.rollups import Resolution, Rollup
 from chalicelib.dynamo import keys
 from chalicelib.dynamo.items import Item, item_reading, key_tuple, reading_item, reading_key
 
@@ -60,6 +61,9 @@ class DynamoReadingRepository:
         self._retention_s = retention_days * 86_400
         self._max_attempts = max_attempts
         self._sleep = sleep
+        from chalicelib.dynamo.rollups import DynamoRollups  # it imports storage_errors from here
+
+        self._rollups = DynamoRollups(client, table_name, self._query)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -73,15 +77,19 @@ class DynamoReadingRepository:
         if len(unique) == 1:
             (reading,) = unique.values()
             stored = self._put_if_absent(reading)
-            return WriteResult(
+            result = WriteResult(
                 accepted=int(stored), duplicates=in_request_duplicates + int(not stored)
             )
-        existing = self._existing_keys(list(unique))
-        new = [r for k, r in unique.items() if k not in existing]
-        self.batch_write([self._item(r) for r in new])
-        return WriteResult(
-            accepted=len(new), duplicates=in_request_duplicates + len(unique) - len(new)
-        )
+        else:
+            existing = self._existing_keys(list(unique))
+            new = [r for k, r in unique.items() if k not in existing]
+            self.batch_write([self._item(r) for r in new])
+            result = WriteResult(
+                accepted=len(new), duplicates=in_request_duplicates + len(unique) - len(new)
+            )
+        # Duplicates too: a retry after a crash between the raw and the rollup write repairs it.
+        self._rollups.refresh(list(unique.values()))
+        return result
 
     def _item(self, reading: Reading) -> Item:
         expires = reading.ts_ms // 1000 + self._retention_s if self._retention_s else None
@@ -219,6 +227,16 @@ class DynamoReadingRepository:
             if len(found) > limit:
                 break
         return found[:limit], len(found) > limit
+
+    def rollups(
+        self, building: str, room: str, resolution: Resolution, from_ms: int, to_ms: int
+    ) -> list[tuple[int, Rollup]]:
+        """Stored minute or hour rollups starting in [from_ms, to_ms): one Query."""
+        return self._rollups.rollups(building, room, resolution, from_ms, to_ms)
+
+    def rooms_of(self, building: str) -> list[str]:
+        """The building's rooms that have readings (the registry will own this list)."""
+        return self._rollups.rooms_of(building)
 
     def ping(self) -> None:
         """DescribeTable: raises StorageUnavailableError if the table is missing or unreachable."""
