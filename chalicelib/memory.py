@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import bisect
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from chalicelib.domain.models import Position, Reading, WriteResult
+from chalicelib.domain.reports import Report, ReportStatus
 from chalicelib.domain.rollups import HOUR_MS, MINUTE_MS, Resolution, Rollup, floor_to
 
 _Key = tuple[int, str]
@@ -112,3 +115,62 @@ def copy_rollup(rollup: Rollup) -> Rollup:
     copy = Rollup()
     copy.merge(rollup)
     return copy
+
+
+class InMemoryReportRepository:
+    """Reports in dicts; results kept as the objects the AWS adapter would write."""
+
+    def __init__(self) -> None:
+        self._reports: dict[str, Report] = {}
+        self.objects: dict[str, bytes] = {}
+
+    def create(self, report: Report) -> bool:
+        """Store a pending report unless the id exists."""
+        if report.id in self._reports:
+            return False
+        self._reports[report.id] = report
+        return True
+
+    def get(self, report_id: str) -> Report | None:
+        """The report, or None."""
+        return self._reports.get(report_id)
+
+    def _update(self, report_id: str, **changes: Any) -> None:
+        report = self._reports.get(report_id)
+        if report is None or report.status in (ReportStatus.COMPLETED, ReportStatus.FAILED):
+            return
+        self._reports[report_id] = report.model_copy(update=changes)
+
+    def mark_running(self, report_id: str, started_ms: int) -> None:
+        """Status running."""
+        self._update(report_id, status=ReportStatus.RUNNING, started_ms=started_ms)
+
+    def complete(self, report_id: str, finished_ms: int, result: dict[str, Any], csv: str) -> None:
+        """Keep the result and CSV, then mark completed."""
+        self.objects[f"reports/{report_id}.json"] = json.dumps(result).encode()
+        self.objects[f"reports/{report_id}.csv"] = csv.encode()
+        self._update(report_id, status=ReportStatus.COMPLETED, finished_ms=finished_ms)
+
+    def fail(self, report_id: str, finished_ms: int, message: str) -> None:
+        """Mark failed."""
+        self._update(report_id, status=ReportStatus.FAILED, finished_ms=finished_ms, error=message)
+
+    def result(self, report_id: str) -> dict[str, Any] | None:
+        """The stored JSON result."""
+        raw = self.objects.get(f"reports/{report_id}.json")
+        return None if raw is None else dict(json.loads(raw))
+
+    def csv_link(self, report_id: str) -> str:
+        """A memory: link (there is no server to fetch it from)."""
+        return f"memory://reports/{report_id}.csv"
+
+
+class InMemoryReportQueue:
+    """Queued report jobs in a list; tests hand them to the worker."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Append the job."""
+        self.messages.append(message)

@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     max_future_seconds: int = 300
     raw_retention_days: int = 0
     write_max_attempts: int = 8
+    # Reports (issue 5): the bucket is shared with S3 ingestion (issue 4), same name and default.
+    bucket_name: str = "roomtemp-data"
+    reports_queue_url: str = ""
 
 
 @lru_cache(maxsize=1)

@@ -7,12 +7,13 @@ so AWS, LocalStack and the embedded emulator need no code branch.
 from __future__ import annotations
 
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, cast
 
-from chalicelib.ports import ReadingRepository
+from chalicelib.ports import ReadingRepository, ReportQueue, ReportRepository, RollupRepository
 from chalicelib.settings import get_settings, reset_settings
 
 _override: ReadingRepository | None = None
+_report_override: tuple[ReportRepository, ReportQueue] | None = None
 
 
 @cache
@@ -55,10 +56,44 @@ def use_repository(repo: ReadingRepository | None) -> None:
     _override = repo
 
 
+def rollup_repository() -> RollupRepository:
+    """The rollup side of the same repository (both adapters implement both ports)."""
+    return cast(RollupRepository, reading_repository())
+
+
+@lru_cache(maxsize=1)
+def _aws_reports() -> tuple[ReportRepository, ReportQueue]:
+    from chalicelib.dynamo.reports import DynamoReportRepository, SqsReportQueue
+
+    settings = get_settings()
+    repo = DynamoReportRepository(
+        aws_client("dynamodb"), settings.table_name, aws_client("s3"), settings.bucket_name
+    )
+    return repo, SqsReportQueue(aws_client("sqs"), settings.reports_queue_url)
+
+
+def report_repository() -> ReportRepository:
+    """Where reports and their results are kept: an override in tests, else DynamoDB + S3."""
+    return (_report_override or _aws_reports())[0]
+
+
+def report_queue() -> ReportQueue:
+    """Where report jobs are queued: an override in tests, else SQS."""
+    return (_report_override or _aws_reports())[1]
+
+
+def use_reports(repo: ReportRepository | None, queue: ReportQueue | None = None) -> None:
+    """Make every handler use these report adapters (None: back to AWS)."""
+    global _report_override
+    _report_override = None if repo is None or queue is None else (repo, queue)
+
+
 def reset() -> None:
     """Forget every cached client, repository and setting (after the environment changed)."""
-    global _override
+    global _override, _report_override
     _override = None
+    _report_override = None
     aws_client.cache_clear()
     _dynamo_repository.cache_clear()
+    _aws_reports.cache_clear()
     reset_settings()
