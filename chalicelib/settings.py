@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     # Reports (issue 5): the bucket is shared with S3 ingestion (issue 4), same name and default.
     bucket_name: str = "roomtemp-data"
     reports_queue_url: str = ""
+    # Parallel rollup refreshes per write request (1 under moto in-process, not thread-safe).
+    rollup_threads: int = 8
 
 
 @lru_cache(maxsize=1)

@@ -42,6 +42,7 @@ def _dynamo_repository() -> ReadingRepository:
         settings.table_name,
         retention_days=settings.raw_retention_days,
         max_attempts=settings.write_max_attempts,
+        rollup_threads=settings.rollup_threads,
     )
 
 

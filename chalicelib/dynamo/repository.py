@@ -55,6 +55,7 @@ class DynamoReadingRepository:
         retention_days: int = 0,
         max_attempts: int = 8,
         sleep: Callable[[float], None] = time.sleep,
+        rollup_threads: int = 8,
     ) -> None:
         self._client = client
         self._table = table_name
@@ -63,7 +64,7 @@ class DynamoReadingRepository:
         self._sleep = sleep
         from chalicelib.dynamo.rollups import DynamoRollups  # it imports storage_errors from here
 
-        self._rollups = DynamoRollups(client, table_name, self._query)
+        self._rollups = DynamoRollups(client, table_name, self._query, threads=rollup_threads)
 
     # -- writes ---------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from chalicelib.dynamo.repository import storage_errors
 
 # Rollup refreshes of different minutes are independent: run a few at once (clients are
 # thread-safe) so that a 1000-reading batch over many rooms stays within a Lambda's time.
+# 1 for moto in-process (tests, benchmarks), which is not thread-safe.
 REFRESH_THREADS = 8
 
 RoomMinute = tuple[str, str, int]
@@ -133,8 +134,11 @@ def room_index_item(building: str, room: str) -> Item:
 class DynamoRollups:
     """Reads and refreshes rollup items; used by DynamoReadingRepository."""
 
-    def __init__(self, client: Any, table_name: str, query: QueryFn) -> None:
+    def __init__(
+        self, client: Any, table_name: str, query: QueryFn, *, threads: int = REFRESH_THREADS
+    ) -> None:
         self._client = client
+        self._threads = threads
         self._table = table_name
         self._query = query
         # Room-index items written by this process: a warm Lambda writes each at most once.
@@ -154,11 +158,11 @@ class DynamoRollups:
                 self._indexed.add((building, room))
 
     def _run(self, work: Callable[[RoomMinute], None], jobs: list[RoomMinute]) -> None:
-        if len(jobs) <= 1:
+        if len(jobs) <= 1 or self._threads <= 1:
             for job in jobs:
                 work(job)
             return
-        with ThreadPoolExecutor(min(REFRESH_THREADS, len(jobs))) as pool:
+        with ThreadPoolExecutor(min(self._threads, len(jobs))) as pool:
             # list(): re-raises the first error of any job.
             list(pool.map(work, jobs))
 
