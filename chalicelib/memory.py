@@ -145,6 +145,10 @@ class InMemoryReportRepository:
         """Status running."""
         self._update(report_id, status=ReportStatus.RUNNING, started_ms=started_ms)
 
+    def release(self, report_id: str) -> None:
+        """Back to pending."""
+        self._update(report_id, status=ReportStatus.PENDING, started_ms=None)
+
     def complete(self, report_id: str, finished_ms: int, result: dict[str, Any], csv: str) -> None:
         """Keep the result and CSV, then mark completed."""
         self.objects[f"reports/{report_id}.json"] = json.dumps(result).encode()

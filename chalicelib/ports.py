@@ -78,6 +78,10 @@ class ReportRepository(Protocol):
         """Record that work on the report (re)started."""
         ...
 
+    def release(self, report_id: str) -> None:
+        """Back to pending (a run gave up on a busy table; the queue will redeliver)."""
+        ...
+
     def complete(self, report_id: str, finished_ms: int, result: dict[str, Any], csv: str) -> None:
         """Store the result and its CSV copy, then mark the report completed."""
         ...

@@ -111,6 +111,8 @@ def run_report(
         if delivery >= MAX_DELIVERIES:
             reports.fail(report_id, clock(), "the table stayed busy; request the report again")
             return
+        # Give the lease back, so that the redelivery is not mistaken for a second worker.
+        reports.release(report_id)
         raise
     except Exception as exc:  # a bug: record it on the report rather than retry forever
         _log.exception("report %s failed", report_id)

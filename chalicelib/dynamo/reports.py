@@ -111,6 +111,10 @@ class DynamoReportRepository:
         """Status running, started now."""
         self._update(report_id, ReportStatus.RUNNING, {"started_ms": {"N": str(started_ms)}})
 
+    def release(self, report_id: str) -> None:
+        """Back to pending; the started time stays as a trace of the attempt."""
+        self._update(report_id, ReportStatus.PENDING, {})
+
     def complete(self, report_id: str, finished_ms: int, result: dict[str, Any], csv: str) -> None:
         """Write the JSON and CSV objects first, then flip the status (readers never see half)."""
         with storage_errors():

@@ -82,9 +82,7 @@ def test_too_many_buckets_is_422(client: Client) -> None:
     assert response.json_body["Code"] == "ValidationError"
 
 
-@pytest.mark.parametrize(
-    "query", ["interval=2m", "from=yesterday", "from=2026-11-25T13:00:00Z"]
-)
+@pytest.mark.parametrize("query", ["interval=2m", "from=yesterday", "from=2026-11-25T13:00:00Z"])
 def test_bad_series_parameters_are_422(client: Client, query: str) -> None:
     response = client.http.get(f"/buildings/b1/rooms/r1/series?{query}&to=2026-11-25T12:00:00Z")
     assert response.status_code == 422
