@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from chalicelib.domain.models import Position, Reading, WriteResult
 from chalicelib.domain.registry import ApiKey, Building, Page, Room, Sensor, Tenant
+from chalicelib.domain.reports import Report
+from chalicelib.domain.rollups import Resolution, Rollup
 
 
 class ReadingRepository(Protocol):
@@ -96,3 +98,65 @@ class Repositories:
     readings: ReadingRepository
     registry: RegistryRepository
     keys: KeyRepository
+
+
+class RollupRepository(Protocol):
+    """Per-room minute and hour rollups (kept current by every put_readings), plus raw reads."""
+
+    def rollups(
+        self, building: str, room: str, resolution: Resolution, from_ms: int, to_ms: int
+    ) -> list[tuple[int, Rollup]]:
+        """The stored rollups of `resolution` starting in [from_ms, to_ms), in time order."""
+        ...
+
+    def window(self, building: str, room: str, after_ms: int, until_ms: int) -> list[Reading]:
+        """The room's readings with after_ms < ts <= until_ms, in time order."""
+        ...
+
+    def rooms_of(self, building: str) -> list[str]:
+        """The building's rooms, sorted (for now: the rooms that have readings)."""
+        ...
+
+
+class ReportRepository(Protocol):
+    """Report requests, their status and their results (JSON and CSV)."""
+
+    def create(self, report: Report) -> bool:
+        """Store a new pending report; False (and nothing changes) if its id exists."""
+        ...
+
+    def get(self, report_id: str) -> Report | None:
+        """The report's status item, or None."""
+        ...
+
+    def mark_running(self, report_id: str, started_ms: int) -> None:
+        """Record that work on the report (re)started."""
+        ...
+
+    def release(self, report_id: str) -> None:
+        """Back to pending (a run gave up on a busy table; the queue will redeliver)."""
+        ...
+
+    def complete(self, report_id: str, finished_ms: int, result: dict[str, Any], csv: str) -> None:
+        """Store the result and its CSV copy, then mark the report completed."""
+        ...
+
+    def fail(self, report_id: str, finished_ms: int, message: str) -> None:
+        """Mark the report failed with a reason."""
+        ...
+
+    def result(self, report_id: str) -> dict[str, Any] | None:
+        """The stored result of a completed report."""
+        ...
+
+    def csv_link(self, report_id: str) -> str:
+        """A link to the report's CSV copy (a presigned URL on AWS)."""
+        ...
+
+
+class ReportQueue(Protocol):
+    """Hands report work to the asynchronous worker."""
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue one report job; StorageUnavailableError if the queue cannot take it."""
+        ...

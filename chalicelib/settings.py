@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     ingest_chunk_rows: int = 1000  # rows validated and written together
     ingest_reserve_seconds: int = 60  # invocation time kept back for the report and the hand-off
     ingest_max_rows_per_invocation: int = 0  # 0: no cap (tests force continuation with a cap)
+    # -- reports (issue 5): results and CSV copies go to the same bucket, under reports/ --
+    reports_queue_url: str = ""
+    # Parallel rollup refreshes per write request (1 under moto in-process, not thread-safe).
+    rollup_threads: int = 8
 
 
 @lru_cache(maxsize=1)

@@ -7,15 +7,22 @@ so AWS, LocalStack and the embedded emulator need no code branch.
 from __future__ import annotations
 
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, cast
 
 from chalicelib.access import KeyCache
 from chalicelib.ingest.ports import MessageQueue, ObjectStore
-from chalicelib.ports import ReadingRepository, Repositories
+from chalicelib.ports import (
+    ReadingRepository,
+    ReportQueue,
+    ReportRepository,
+    Repositories,
+    RollupRepository,
+)
 from chalicelib.registry import KnownRooms
 from chalicelib.settings import get_settings, reset_settings
 
 _override: Repositories | None = None
+_report_override: tuple[ReportRepository, ReportQueue] | None = None
 
 
 @cache
@@ -48,6 +55,7 @@ def _dynamo_repositories() -> Repositories:
             retention_days=settings.raw_retention_days,
             max_attempts=settings.write_max_attempts,
             concurrency=settings.write_concurrency,
+            rollup_threads=settings.rollup_threads,
         ),
         registry=DynamoRegistryRepository(client, settings.table_name),
         keys=DynamoKeyRepository(client, settings.table_name),
@@ -118,14 +126,48 @@ def known_rooms() -> KnownRooms:
     return KnownRooms(get_settings().registry_cache_seconds)
 
 
+def rollup_repository() -> RollupRepository:
+    """The rollup side of the same repository (both adapters implement both ports)."""
+    return cast(RollupRepository, reading_repository())
+
+
+@lru_cache(maxsize=1)
+def _aws_reports() -> tuple[ReportRepository, ReportQueue]:
+    from chalicelib.dynamo.reports import DynamoReportRepository, SqsReportQueue
+
+    settings = get_settings()
+    repo = DynamoReportRepository(
+        aws_client("dynamodb"), settings.table_name, aws_client("s3"), settings.bucket_name
+    )
+    return repo, SqsReportQueue(aws_client("sqs"), settings.reports_queue_url)
+
+
+def report_repository() -> ReportRepository:
+    """Where reports and their results are kept: an override in tests, else DynamoDB + S3."""
+    return (_report_override or _aws_reports())[0]
+
+
+def report_queue() -> ReportQueue:
+    """Where report jobs are queued: an override in tests, else SQS."""
+    return (_report_override or _aws_reports())[1]
+
+
+def use_reports(repo: ReportRepository | None, queue: ReportQueue | None = None) -> None:
+    """Make every handler use these report adapters (None: back to AWS)."""
+    global _report_override
+    _report_override = None if repo is None or queue is None else (repo, queue)
+
+
 def reset() -> None:
     """Forget every cached client, repository and setting (after the environment changed)."""
-    global _override
+    global _override, _report_override
     _override = None
+    _report_override = None
     aws_client.cache_clear()
     _dynamo_repositories.cache_clear()
     key_cache.cache_clear()
     known_rooms.cache_clear()
     object_store.cache_clear()
     ingest_queue.cache_clear()
+    _aws_reports.cache_clear()
     reset_settings()

@@ -102,3 +102,62 @@ def api_key_index(tenant: str | None, key_id: str) -> tuple[str, str]:
     """(gsi1pk, gsi1sk) that lists a key under its tenant (operator keys under `@operator`)."""
     owner = "@operator" if tenant is None else f"@t{SEP}{tenant}"
     return f"{owner}{SEP}keys", key_id
+
+
+# -- rollups: in the room's own partition, sorting after every reading ('h', 'm' > '9') ---------
+# Minute items `m#YYYY-MM-DDTHH:MM`, hour items `h#YYYY-MM-DDTHH`: fixed width, so text order is
+# time order, and one Query reads a contiguous run of one resolution only.
+MINUTE_PREFIX = "m" + SEP
+HOUR_PREFIX = "h" + SEP
+_MINUTE_WIDTH = 16  # len("2026-11-25T16:17")
+_HOUR_WIDTH = 13  # len("2026-11-25T16")
+
+
+def minute_sk(minute_ms: int) -> str:
+    """Sort key of a room's minute rollup starting at `minute_ms`."""
+    return MINUTE_PREFIX + format_ms(minute_ms)[:_MINUTE_WIDTH]
+
+
+def hour_sk(hour_ms: int) -> str:
+    """Sort key of a room's hour rollup starting at `hour_ms`."""
+    return HOUR_PREFIX + format_ms(hour_ms)[:_HOUR_WIDTH]
+
+
+def parse_rollup_sk(sk: str) -> int:
+    """Start (epoch ms) of the minute or hour a rollup sort key names."""
+    ts = sk[len(MINUTE_PREFIX) :]
+    minute = int(ts[14:16]) if len(ts) == _MINUTE_WIDTH else 0
+    seconds = calendar.timegm(
+        (int(ts[0:4]), int(ts[5:7]), int(ts[8:10]), int(ts[11:13]), minute, 0)
+    )
+    return seconds * 1000
+
+
+def is_hour_sk(sk: str) -> bool:
+    """Whether a sort key names an hour rollup (else a minute rollup)."""
+    return sk.startswith(HOUR_PREFIX)
+
+
+# -- a building's rooms: the registry's room items (room_key) are the index ------------------
+def building_rooms_pk(building: str) -> str:
+    """Partition holding the building's room items (see room_key)."""
+    return building_key(building)[0]
+
+
+def room_index_sk(room: str) -> str:
+    """Sort key of one room's registry item in its building's partition."""
+    return room_key("", room)[1]
+
+
+def parse_room_index_sk(sk: str) -> str:
+    """The room a room item's sort key names."""
+    return sk[len(ROOM_PREFIX) :]
+
+
+# -- reports --------------------------------------------------------------------------------
+REPORT_SK = "report"
+
+
+def report_pk(report_id: str) -> str:
+    """Partition key of one report's status item."""
+    return f"@report{SEP}{report_id}"

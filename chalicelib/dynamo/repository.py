@@ -13,6 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.errors import StorageUnavailableError
 from chalicelib.domain.models import Position, Reading, WriteResult
+from chalicelib.domain.rollups import Resolution, Rollup
 from chalicelib.dynamo import keys
 from chalicelib.dynamo.items import Item, item_reading, key_tuple, reading_item, reading_key
 
@@ -58,6 +59,7 @@ class DynamoReadingRepository:
         max_attempts: int = 8,
         concurrency: int = 1,
         sleep: Callable[[float], None] = time.sleep,
+        rollup_threads: int = 8,
     ) -> None:
         self._client = client
         self._table = table_name
@@ -66,6 +68,9 @@ class DynamoReadingRepository:
         self._sleep = sleep
         self._concurrency = concurrency
         self._pool: ThreadPoolExecutor | None = None
+        from chalicelib.dynamo.rollups import DynamoRollups  # it imports storage_errors from here
+
+        self._rollups = DynamoRollups(client, table_name, self._query, threads=rollup_threads)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -79,15 +84,19 @@ class DynamoReadingRepository:
         if len(unique) == 1:
             (reading,) = unique.values()
             stored = self._put_if_absent(reading)
-            return WriteResult(
+            result = WriteResult(
                 accepted=int(stored), duplicates=in_request_duplicates + int(not stored)
             )
-        existing = self._existing_keys(list(unique))
-        new = [r for k, r in unique.items() if k not in existing]
-        self.batch_write([self._item(r) for r in new])
-        return WriteResult(
-            accepted=len(new), duplicates=in_request_duplicates + len(unique) - len(new)
-        )
+        else:
+            existing = self._existing_keys(list(unique))
+            new = [r for k, r in unique.items() if k not in existing]
+            self.batch_write([self._item(r) for r in new])
+            result = WriteResult(
+                accepted=len(new), duplicates=in_request_duplicates + len(unique) - len(new)
+            )
+        # Duplicates too: a retry after a crash between the raw and the rollup write repairs it.
+        self._rollups.refresh(list(unique.values()))
+        return result
 
     def _item(self, reading: Reading) -> Item:
         expires = reading.ts_ms // 1000 + self._retention_s if self._retention_s else None
@@ -269,6 +278,16 @@ class DynamoReadingRepository:
         requests = [{"DeleteRequest": {"Key": item}} for item in items]
         self._batch(requests)
         return len(requests)
+
+    def rollups(
+        self, building: str, room: str, resolution: Resolution, from_ms: int, to_ms: int
+    ) -> list[tuple[int, Rollup]]:
+        """Stored minute or hour rollups starting in [from_ms, to_ms): one Query."""
+        return self._rollups.rollups(building, room, resolution, from_ms, to_ms)
+
+    def rooms_of(self, building: str) -> list[str]:
+        """The building's rooms that have readings (the registry will own this list)."""
+        return self._rollups.rooms_of(building)
 
     def ping(self) -> None:
         """DescribeTable: raises StorageUnavailableError if the table is missing or unreachable."""

@@ -1,0 +1,61 @@
+"""Fixtures of the rollup, statistics and report tests: moto AWS, both repository adapters."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chalicelib import wiring
+from chalicelib.memory import InMemoryReadingRepository
+from infra.tables import create_table
+
+QUEUE = "roomtemp-reports"
+BUCKET = "roomtemp-data"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """moto in-process: the table (from infra/), the bucket and the reports queue; env wired."""
+    from moto import mock_aws
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    table = f"roomtemp-{uuid.uuid4().hex[:8]}"
+    with mock_aws():
+        wiring.reset()
+        dynamodb = wiring.aws_client("dynamodb")
+        create_table(dynamodb, table)
+        s3 = wiring.aws_client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        sqs = wiring.aws_client("sqs")
+        queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+        monkeypatch.setenv("ROOMTEMP_TABLE_NAME", table)
+        monkeypatch.setenv("ROOMTEMP_BUCKET_NAME", BUCKET)
+        monkeypatch.setenv("ROOMTEMP_REPORTS_QUEUE_URL", queue_url)
+        monkeypatch.setenv("ROOMTEMP_ROLLUP_THREADS", "1")  # moto in-process is not thread-safe
+        wiring.reset()
+        yield {"dynamodb": dynamodb, "s3": s3, "sqs": sqs, "table": table, "queue_url": queue_url}
+        wiring.reset()
+
+
+@pytest.fixture(params=["memory", "dynamo"])
+def repo(request: pytest.FixtureRequest) -> Any:
+    """The contract suite's subject: the in-memory fake and the DynamoDB adapter (moto)."""
+    if request.param == "memory":
+        return InMemoryReadingRepository()
+    request.getfixturevalue("aws")
+    from chalicelib.dynamo.repository import DynamoReadingRepository
+
+    settings = wiring.get_settings()
+    return DynamoReadingRepository(
+        wiring.aws_client("dynamodb"), settings.table_name, sleep=lambda _: None, rollup_threads=1
+    )

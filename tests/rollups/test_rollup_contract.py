@@ -1,0 +1,186 @@
+"""Contract suite: rollups and the statistics built on them, against both adapters.
+
+Every expectation comes from rollup_reference, which reads nothing but the raw readings.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from rollup_reference import MINUTE, T0, expected, random_readings, stored
+
+from chalicelib import analytics
+from chalicelib.domain.models import Metric, Reading
+from chalicelib.domain.rollups import HOUR_MS, Resolution, Rollup
+
+HOUR = HOUR_MS
+
+
+def write_messily(repo: Any, readings: list[Reading], rng: random.Random) -> list[list[Reading]]:
+    """Write in shuffled batches, late and out of order, then retry some batches: as sensors do."""
+    shuffled = readings[:]
+    rng.shuffle(shuffled)
+    batches = [shuffled[i : i + rng.randint(1, 40)] for i in range(0, len(shuffled), 40)]
+    retried = rng.sample(batches, k=max(1, len(batches) // 4))
+    sent = batches + retried
+    for batch in sent:
+        repo.put_readings(batch)
+    return sent
+
+
+def assert_matches(got: dict[str, Any], want: Any) -> None:
+    assert got["count"] == want.count
+    if want.count == 0:
+        assert got["mean"] is None and got["min"] is None and got["stddev"] is None
+        return
+    assert got["mean"] == pytest.approx(want.mean, rel=1e-9)
+    assert got["min"] == pytest.approx(want.low)
+    assert got["max"] == pytest.approx(want.high)
+    assert got["stddev"] == pytest.approx(want.stddev, rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_stats_over_random_ranges_equal_the_raw_computation(repo: Any, seed: int) -> None:
+    # Given readings written late, out of order, in batches, some batches retried
+    rng = random.Random(seed)
+    readings = random_readings(rng, 300, rooms=("r1", "r2"), span_ms=3 * HOUR)
+    sent = write_messily(repo, readings, rng)
+    truth = stored(sent)
+    for _ in range(12):
+        # When statistics are asked over a random range, ragged at the millisecond
+        start = T0 + rng.randrange(-HOUR, 3 * HOUR)
+        end = start + rng.randrange(1, 4 * HOUR)
+        metric = rng.choice(list(Metric))
+        got = analytics.room_stats(repo, "b1", "r1", metric=metric, from_ms=start, to_ms=end)
+        want = expected(truth, "r1", metric, start, end)
+        # Then they equal what the raw readings give
+        assert_matches(got, want)
+        assert got["minutes_with_data"] == len(want.minute_means)
+
+
+def test_series_buckets_equal_the_raw_computation(repo: Any) -> None:
+    rng = random.Random(7)
+    readings = random_readings(rng, 250, span_ms=5 * HOUR)
+    truth = stored(write_messily(repo, readings, rng))
+    for interval in analytics.Interval:
+        check_series(repo, truth, interval)
+
+
+def check_series(repo: Any, truth: list[Reading], interval: analytics.Interval) -> None:
+    step = analytics.INTERVAL_MS[interval]
+    start = T0 + 12_345
+    end = T0 + 5 * HOUR - 4_321
+    series = analytics.room_series(
+        repo, "b1", "r1", metric=Metric.TEMPERATURE, from_ms=start, to_ms=end, interval=interval
+    )
+    buckets = series["buckets"]
+    first = start - start % step
+    assert len(buckets) == -(-(end - first) // step)
+    for i, bucket in enumerate(buckets):
+        lo, hi = max(start, first + i * step), min(end, first + (i + 1) * step)
+        want = expected(truth, "r1", Metric.TEMPERATURE, lo, hi)
+        assert bucket["count"] == want.count
+        if want.count:
+            assert bucket["average"] == pytest.approx(want.mean)
+            assert (bucket["min"], bucket["max"]) == (want.low, want.high)
+        else:
+            assert bucket["average"] is None and bucket["min"] is None
+    assert (
+        sum(b["count"] for b in buckets)
+        == expected(truth, "r1", Metric.TEMPERATURE, start, end).count
+    )
+
+
+def test_duplicates_and_retries_never_change_a_rollup(repo: Any) -> None:
+    rng = random.Random(3)
+    readings = random_readings(rng, 120, span_ms=2 * HOUR)
+    repo.put_readings(readings)
+    before = repo.rollups("b1", "r1", Resolution.HOUR, T0 - HOUR, T0 + 3 * HOUR)
+    # When the same readings come again, alone and in other batches, with other values
+    altered = [r.model_copy(update={"temperature": 99.0}) for r in readings[:50]]
+    repo.put_readings(readings[::-1])
+    repo.put_readings(altered)
+    repo.put_readings(readings[:1])
+    # Then the hour rollups are the same
+    after = repo.rollups("b1", "r1", Resolution.HOUR, T0 - HOUR, T0 + 3 * HOUR)
+    assert after == before
+    assert sum(r.readings for _, r in after) == len(stored([readings]))
+
+
+def test_a_reading_hours_late_lands_in_its_own_minute_and_hour(repo: Any) -> None:
+    on_time = Reading(building="b1", room="r1", sensor_id="s", ts_ms=T0 + 5 * HOUR, temperature=20)
+    late = Reading(building="b1", room="r1", sensor_id="s", ts_ms=T0 + 61_500, temperature=30)
+    repo.put_readings([on_time])
+    repo.put_readings([late])
+    minutes = repo.rollups("b1", "r1", Resolution.MINUTE, T0, T0 + 6 * HOUR)
+    assert [start for start, _ in minutes] == [T0 + MINUTE, T0 + 5 * HOUR]
+    hours = repo.rollups("b1", "r1", Resolution.HOUR, T0 - HOUR, T0 + 6 * HOUR)
+    late_hour = T0 - T0 % HOUR
+    assert [(s, r.metric(Metric.TEMPERATURE).total) for s, r in hours] == [
+        (late_hour, 30.0),
+        (late_hour + 5 * HOUR, 20.0),
+    ]
+
+
+def test_hour_rollup_keeps_each_whole_minute_mean(repo: Any) -> None:
+    readings = [
+        Reading(building="b1", room="r1", sensor_id="s", ts_ms=T0 + i * 20_000, temperature=t)
+        for i, t in enumerate([18.0, 19.0, 20.0, 26.0, 26.0, 26.0])
+    ]
+    repo.put_readings(readings)
+    got = analytics.room_stats(
+        repo,
+        "b1",
+        "r1",
+        metric=Metric.TEMPERATURE,
+        from_ms=T0 - T0 % HOUR,
+        to_ms=T0 - T0 % HOUR + HOUR,
+        band=analytics.Band(low=19.5, high=25),
+    )
+    # minute 1 averages 19.0 (below 19.5), minute 2 averages 26.0 (above 25)
+    assert (got["minutes_with_data"], got["minutes_below"], got["minutes_above"]) == (2, 1, 1)
+
+
+def test_rooms_of_lists_the_rooms_that_have_readings(repo: Any) -> None:
+    assert repo.rooms_of("b1") == []
+    repo.put_readings(
+        [
+            Reading(building="b1", room=room, sensor_id="s", ts_ms=T0, temperature=20)
+            for room in ("r2", "r1", "r2")
+        ]
+        + [Reading(building="b2", room="x", sensor_id="s", ts_ms=T0, temperature=20)]
+    )
+    assert repo.rooms_of("b1") == ["r1", "r2"]
+
+
+def test_building_average_weighs_readings_and_also_gives_the_mean_of_rooms(repo: Any) -> None:
+    def at(room: str, seconds: int, t: float) -> Reading:
+        return Reading(
+            building="b1", room=room, sensor_id="s", ts_ms=T0 + seconds * 1000, temperature=t
+        )
+
+    repo.put_readings(
+        [at("r1", 10, 20.0), at("r1", 20, 20.0), at("r1", 30, 20.0), at("r2", 40, 24.0)]
+    )
+    got = analytics.building_average(
+        repo, "b1", metric=Metric.TEMPERATURE, minutes=15, at_ms=T0 + 600_000
+    )
+    assert got["count"] == 4
+    assert got["average_by_readings"] == pytest.approx(21.0)
+    assert got["average_of_rooms"] == pytest.approx(22.0)
+    assert [(r["room"], r["count"]) for r in got["rooms"]] == [("r1", 3), ("r2", 1)]
+
+
+def test_rollup_copy_is_independent_of_the_store(repo: Any) -> None:
+    repo.put_readings([Reading(building="b1", room="r1", sensor_id="s", ts_ms=T0, temperature=20)])
+    ((_, first),) = repo.rollups("b1", "r1", Resolution.MINUTE, T0, T0 + MINUTE)
+    first.merge(
+        Rollup.of_readings(
+            [Reading(building="b1", room="r1", sensor_id="t", ts_ms=T0, temperature=5)],
+            whole_minute=True,
+        )
+    )
+    ((_, again),) = repo.rollups("b1", "r1", Resolution.MINUTE, T0, T0 + MINUTE)
+    assert again.readings == 1

@@ -1,0 +1,75 @@
+"""DynamoDB-only rollup behaviour: crash repair, the stale-writer guard, key placement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rollup_reference import T0
+
+from chalicelib.domain.models import Reading
+from chalicelib.domain.rollups import HOUR_MS, Resolution, Rollup
+from chalicelib.dynamo import keys
+from chalicelib.dynamo.items import reading_item
+from chalicelib.dynamo.repository import DynamoReadingRepository
+from chalicelib.dynamo.rollups import rollup_item
+
+
+def make_repo(aws: dict[str, Any]) -> DynamoReadingRepository:
+    return DynamoReadingRepository(aws["dynamodb"], aws["table"], rollup_threads=1)
+
+
+def readings(n: int) -> list[Reading]:
+    return [
+        Reading(building="b1", room="r1", sensor_id="s", ts_ms=T0 + i * 10_000, temperature=20 + i)
+        for i in range(n)
+    ]
+
+
+def test_a_retry_after_a_crash_between_raw_and_rollup_write_repairs_the_rollup(
+    aws: dict[str, Any],
+) -> None:
+    # Given raw items written, and the process died before any rollup write
+    repo = make_repo(aws)
+    batch = readings(12)
+    repo.batch_write([reading_item(r) for r in batch])
+    assert repo.rollups("b1", "r1", Resolution.HOUR, T0 - HOUR_MS, T0 + HOUR_MS) == []
+    # When the client retries the batch: every reading is a duplicate
+    result = repo.put_readings(batch)
+    # Then nothing is counted twice, and the rollups now hold all 12 readings
+    assert (result.accepted, result.duplicates) == (0, 12)
+    hours = repo.rollups("b1", "r1", Resolution.HOUR, T0 - HOUR_MS, T0 + HOUR_MS)
+    assert sum(r.readings for _, r in hours) == 12
+
+
+def test_a_slower_writer_with_fewer_readings_cannot_overwrite_a_rollup(aws: dict[str, Any]) -> None:
+    # Given a minute rollup computed from 6 readings
+    repo = make_repo(aws)
+    repo.put_readings(readings(6))
+    minute = T0 - T0 % 60_000
+    # When a writer that saw only the first reading PUTs its (older) recomputation
+    stale = Rollup.of_readings(readings(1), whole_minute=True)
+    repo._rollups._put(rollup_item("b1", "r1", keys.minute_sk(minute), stale, hour=False))
+    # Then the stored rollup still holds the readings of the minute
+    (_, kept), *_ = repo.rollups("b1", "r1", Resolution.MINUTE, minute, minute + 60_000)
+    assert kept.readings == 6
+
+
+def test_rollup_keys_sort_after_every_reading_key() -> None:
+    latest_reading = keys.reading_sk(253_402_300_799_999, "z" * 64)
+    assert keys.READINGS_LOW <= latest_reading <= keys.READINGS_HIGH
+    for sk in (keys.minute_sk(946_684_800_000), keys.hour_sk(946_684_800_000)):
+        assert sk > keys.READINGS_HIGH
+    assert keys.parse_rollup_sk(keys.minute_sk(T0)) == T0
+    assert keys.parse_rollup_sk(keys.hour_sk(T0)) == T0 - T0 % HOUR_MS
+
+
+def test_a_rollup_query_reads_no_reading_items(aws: dict[str, Any]) -> None:
+    repo = make_repo(aws)
+    repo.put_readings(readings(30))
+    scanned: list[int] = []
+    aws["dynamodb"].meta.events.register(
+        "after-call.dynamodb.Query", lambda parsed, **_: scanned.append(parsed["ScannedCount"])
+    )
+    minutes = repo.rollups("b1", "r1", Resolution.MINUTE, T0, T0 + HOUR_MS)
+    assert len(minutes) == 5
+    assert scanned == [5]
