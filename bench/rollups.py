@@ -101,7 +101,7 @@ class Meter:
 def readings(room: str, start: int, end: int, step_ms: int, building: str = "b1") -> list[Reading]:
     """A sensor at a steady rate, temperature wandering through the day."""
     return [
-        Reading.model_construct(
+        Reading(
             building=building,
             room=room,
             sensor_id="s1",

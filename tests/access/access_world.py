@@ -13,9 +13,10 @@ from typing import Any
 
 from chalice.test import Client
 
-from chalicelib import access, registry, services, wiring
+from chalicelib import access, registry, reports, services, wiring
 from chalicelib.domain.inputs import parse_readings
 from chalicelib.domain.registry import Scope
+from chalicelib.domain.reports import ReportSpec
 from chalicelib.domain.timeutil import now_ms
 
 # chalice.test.Client runs each request with the 'dev' stage's environment, which names this table.
@@ -31,6 +32,7 @@ class World:
 
     tokens: dict[str, str] = field(default_factory=dict)
     key_ids: dict[str, str] = field(default_factory=dict)
+    report_id: str = ""
 
     def bearer(self, name: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[name]}"}
@@ -128,6 +130,11 @@ def seed_world() -> World:
         parse_readings({"building": BUILDING_B, "room": ROOM_B, "temperature": 18.0}, now, 300_000),
         now_ms=now,
     )
+
+    spec = ReportSpec(building=BUILDING_A, from_ms=now - 3_600_000, to_ms=now)
+    world.report_id = reports.request_report(
+        wiring.report_repository(), wiring.report_queue(), spec, tenant=TENANT_A, now_ms=now
+    ).id
 
     key("ingest-a", TENANT_A, [Scope.INGEST])
     key("read-a", TENANT_A, [Scope.READ])

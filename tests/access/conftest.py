@@ -13,6 +13,7 @@ from access_world import TABLE, Api, _app, seed_world
 from chalice.test import Client
 
 from chalicelib import wiring
+from chalicelib.memory import InMemoryReportQueue, InMemoryReportRepository
 from infra.local import FAKE_CREDENTIALS
 
 
@@ -26,6 +27,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("ROOMTEMP_TABLE_NAME", TABLE)
     monkeypatch.setenv("ROOMTEMP_AUTH_CACHE_SECONDS", "0")
     wiring.reset()
+    # Reports keep their status and results in memory here (the matrix checks access, not S3).
+    wiring.use_reports(InMemoryReportRepository(), InMemoryReportQueue())
     yield
     wiring.reset()
 
@@ -63,6 +66,7 @@ def dynamo_backend(
     table = create_table(moto_client, f"access-{uuid.uuid4().hex[:12]}")
     monkeypatch.setenv("ROOMTEMP_TABLE_NAME", table)
     wiring.reset()
+    wiring.use_reports(InMemoryReportRepository(), InMemoryReportQueue())
     shared = functools.cache(lambda service: moto_client)
     monkeypatch.setattr(wiring, "aws_client", shared)
     # Cache the settings now: chalice.test.Client swaps in the 'dev' stage's environment per call.

@@ -48,10 +48,25 @@ SAMPLES: dict[tuple[str, str], tuple[str, Any]] = {
     ("/tenants", "GET"): ("", None),
     ("/tenants/{tenant}", "GET"): ("", None),
     ("/tenants/{tenant}", "PATCH"): ("", {"disabled": False}),
+    ("/buildings/{building}/average", "GET"): ("", None),
+    ("/buildings/{building}/stats", "GET"): ("", None),
+    ("/buildings/{building}/rooms/{room}/series", "GET"): ("", None),
+    ("/buildings/{building}/rooms/{room}/stats", "GET"): ("", None),
+    ("/reports", "POST"): (
+        "",
+        {"building": BUILDING_A, "from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z"},
+    ),
+    ("/reports/{report_id}", "GET"): ("", None),
+    ("/", "GET"): ("", None),
+    ("/docs", "GET"): ("", None),
+    ("/openapi.json", "GET"): ("", None),
+    ("/static/{name}", "GET"): ("", None),
 }
 
 # Path parameters that name tenant-owned things: another tenant gets 404 for them.
-OWNED_PARAMS = ("{building}", "{room}", "{sensor_id}", "{key_id}")
+OWNED_PARAMS = ("{building}", "{room}", "{sensor_id}", "{key_id}", "{report_id}")
+# Routes whose sample body names tenant A's building.
+OWNED_BODIES = {("/readings", "POST"), ("/reports", "POST")}
 
 
 @dataclass(frozen=True)
@@ -99,7 +114,7 @@ CREDENTIALS = {
 
 def names_tenant_a_thing(path: str, method: str) -> bool:
     """Whether the sample request names something of tenant A (in its path or its body)."""
-    return any(p in path for p in OWNED_PARAMS) or (path, method) == ("/readings", "POST")
+    return any(p in path for p in OWNED_PARAMS) or (path, method) in OWNED_BODIES
 
 
 def expected_status(path: str, method: str, credential: Credential) -> str:
@@ -123,6 +138,8 @@ def url_of(api: Api, path: str, query: str) -> str:
         "{sensor_id}": SENSOR_A,
         "{key_id}": api.world.key_ids["spare-a"],
         "{tenant}": TENANT_A,
+        "{report_id}": api.world.report_id,
+        "{name}": "dashboard.js",
     }
     for name, value in values.items():
         path = path.replace(name, value)
@@ -139,9 +156,15 @@ def test_every_route_has_a_sample_request_in_the_matrix() -> None:
     assert set(ROUTES) - set(SAMPLES) == set(), "add a sample request for the new route"
 
 
-def test_only_health_is_public() -> None:
+def test_only_health_docs_and_the_dashboard_page_are_public() -> None:
     public = {route for route, rule in ROUTE_RULES.items() if rule is None}
-    assert public == {("/health", "GET")}
+    assert public == {
+        ("/health", "GET"),
+        ("/openapi.json", "GET"),
+        ("/docs", "GET"),
+        ("/", "GET"),
+        ("/static/{name}", "GET"),  # the dashboard page's own scripts and styles
+    }
 
 
 def test_only_tenants_routes_take_the_operator_scope() -> None:

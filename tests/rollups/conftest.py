@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from chalicelib import wiring
+from chalicelib.domain.registry import Building, Room
 from chalicelib.memory import InMemoryReadingRepository
 from infra.tables import create_table
 
@@ -53,9 +54,38 @@ def repo(request: pytest.FixtureRequest) -> Any:
     if request.param == "memory":
         return InMemoryReadingRepository()
     request.getfixturevalue("aws")
+    from chalicelib.dynamo.registry import DynamoRegistryRepository
     from chalicelib.dynamo.repository import DynamoReadingRepository
 
     settings = wiring.get_settings()
-    return DynamoReadingRepository(
-        wiring.aws_client("dynamodb"), settings.table_name, sleep=lambda _: None, rollup_threads=1
+    client = wiring.aws_client("dynamodb")
+    return Registering(
+        DynamoReadingRepository(
+            client, settings.table_name, sleep=lambda _: None, rollup_threads=1
+        ),
+        DynamoRegistryRepository(client, settings.table_name),
     )
+
+
+class Registering:
+    """The DynamoDB adapter, with each written room registered first, as the services do.
+
+    (In the table a building's rooms are its registry items; the in-memory fake lists the rooms
+    that hold readings, which the services make the same set.)
+    """
+
+    def __init__(self, repo: Any, registry: Any) -> None:
+        self._repo, self._registry = repo, registry
+
+    def put_readings(self, readings: Any) -> Any:
+        for building, room in sorted({(r.building, r.room) for r in readings}):
+            self._registry.create_building(
+                Building(building=building, tenant="t", name=building, metadata={}, created_ms=0)
+            )
+            self._registry.create_room(
+                Room(building=building, room=room, name=room, metadata={}, created_ms=0)
+            )
+        return self._repo.put_readings(readings)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._repo, name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chalicelib.domain.models import Metric, Reading
 
@@ -75,5 +75,5 @@ def random_readings(
         )
     for r in out:
         if r.temperature is None and r.humidity is None and r.co2 is None:
-            out[out.index(r)] = r.model_copy(update={"temperature": 21.0})
+            out[out.index(r)] = replace(r, temperature=21.0)
     return out

@@ -12,9 +12,24 @@ from urllib.parse import urlparse
 import pytest
 from chalice.test import Client
 
-from chalicelib import wiring
+from chalicelib import registry, wiring
+from chalicelib.cli.keys import bootstrap_key
+from chalicelib.domain.registry import Scope
 
 BASE = "2026-11-25T10:00:00Z"
+
+
+class AuthorizedHttp:
+    """chalice.test.Client's http, sending tenant t1's admin + read + ingest key every time."""
+
+    def __init__(self, http: Any, key: str) -> None:
+        self._http, self._auth = http, {"Authorization": f"Bearer {key}"}
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self._http.get(path, headers={**self._auth, **kwargs.pop("headers", {})}, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self._http.post(path, headers={**self._auth, **kwargs.pop("headers", {})}, **kwargs)
 
 
 @pytest.fixture
@@ -22,7 +37,14 @@ def client(aws: dict[str, Any]) -> Iterator[Client]:
     from app import app
 
     wiring.get_settings()  # read now: the test client patches the config's env vars per call
+    key = bootstrap_key("t1", [Scope.ADMIN, Scope.READ, Scope.INGEST], "rollup tests")["key"]
+    # The building and rooms the tests read are registered, as readings would register them.
+    repos = wiring.repositories()
+    registry.create_building(repos.registry, "t1", "b1", name=None, metadata=None, now_ms=0)
+    for room in ("r1", "r2"):
+        registry.create_room(repos.registry, "t1", "b1", room, name=None, metadata=None, now_ms=0)
     with Client(app) as test_client:
+        test_client._http_client = AuthorizedHttp(test_client.http, key)  # type: ignore[attr-defined]
         yield test_client
 
 
@@ -196,16 +218,24 @@ def test_a_redelivered_report_message_changes_nothing(client: Client, aws: dict[
 
 
 def test_an_empty_period_completes_with_zero_counts(client: Client, aws: dict[str, Any]) -> None:
+    # (b1/r2 is registered but holds no readings; a building of nobody's is 404, tested below)
     report_id = post(
         client,
         "/reports",
-        {"building": "nobody", "rooms": ["x"], "from": BASE, "to": "2026-11-26T10:00:00Z"},
+        {"building": "b1", "rooms": ["r2"], "from": BASE, "to": "2026-11-26T10:00:00Z"},
     ).json_body["id"]
     run_worker(client, aws)
     body = client.http.get(f"/reports/{report_id}").json_body
     assert body["status"] == "completed"
     assert body["result"]["building_stats"]["temperature"]["count"] == 0
     assert body["result"]["rooms"][0]["metrics"]["co2"]["count"] == 0
+
+
+def test_a_report_on_another_tenants_or_no_building_is_404(client: Client) -> None:
+    body = {"building": "nobody", "from": BASE, "to": "2026-11-26T10:00:00Z"}
+    response = post(client, "/reports", body)
+    assert response.status_code == 404
+    assert set(response.json_body) == {"Code", "Message"}
 
 
 def test_the_same_idempotency_key_returns_the_same_report(

@@ -6,6 +6,7 @@ Every expectation comes from rollup_reference, which reads nothing but the raw r
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -99,7 +100,7 @@ def test_duplicates_and_retries_never_change_a_rollup(repo: Any) -> None:
     repo.put_readings(readings)
     before = repo.rollups("b1", "r1", Resolution.HOUR, T0 - HOUR, T0 + 3 * HOUR)
     # When the same readings come again, alone and in other batches, with other values
-    altered = [r.model_copy(update={"temperature": 99.0}) for r in readings[:50]]
+    altered = [replace(r, temperature=99.0) for r in readings[:50]]
     repo.put_readings(readings[::-1])
     repo.put_readings(altered)
     repo.put_readings(readings[:1])
