@@ -30,6 +30,10 @@ os.environ.update(
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "AWS_EC2_METADATA_DISABLED": "true",
+        # moto in-process is not thread-safe: one batch request and one rollup refresh at a time
+        # (the concurrent paths run against moto's server in the e2e and reliability suites).
+        "ROOMTEMP_WRITE_CONCURRENCY": "1",
+        "ROOMTEMP_ROLLUP_THREADS": "1",
     }
 )
 

@@ -16,6 +16,7 @@ import pytest
 from moto import mock_aws
 
 from chalicelib import access, wiring
+from chalicelib.dynamo import keys
 from chalicelib.settings import get_settings
 from infra.tables import create_table
 
@@ -51,13 +52,16 @@ class Aws:
         return dict(json.loads(body.read()))
 
     def count(self) -> int:
-        """Stored readings (registry items, whose keys start with '@', are not readings)."""
+        """Stored readings: not registry items (pk '@...') nor rollups (sk after every reading)."""
         return int(
             self.dynamodb.scan(
                 TableName=self.table,
                 Select="COUNT",
-                FilterExpression="NOT begins_with(pk, :registry)",
-                ExpressionAttributeValues={":registry": {"S": "@"}},
+                FilterExpression="NOT begins_with(pk, :registry) AND sk <= :last_reading",
+                ExpressionAttributeValues={
+                    ":registry": {"S": "@"},
+                    ":last_reading": {"S": keys.READINGS_HIGH},
+                },
             )["Count"]
         )
 

@@ -101,6 +101,20 @@ def touched(readings: Iterable[Reading]) -> list[RoomMinute]:
     return sorted({(r.building, r.room, floor_to(r.ts_ms, MINUTE_MS)) for r in readings})
 
 
+Run = tuple[str, str, int, int]  # building, room, first and last start of consecutive periods
+
+
+def runs(periods: Sequence[RoomMinute], width: int) -> list[Run]:
+    """Consecutive periods of one room merged: (building, room, first start, last start)."""
+    merged: list[Run] = []
+    for building, room, start in sorted(periods):
+        if merged and merged[-1][:2] == (building, room) and merged[-1][3] + width == start:
+            merged[-1] = (building, room, merged[-1][2], start)
+        else:
+            merged.append((building, room, start, start))
+    return merged
+
+
 def seed_items(readings: Sequence[Reading]) -> list[Item]:
     """Rollup and room-index items of a bulk load, computed once in memory (benchmarks, imports).
 
@@ -150,14 +164,16 @@ class DynamoRollups:
     def refresh(self, readings: Sequence[Reading]) -> None:
         """Recompute every minute and hour rollup the readings touch.
 
+        One Query per room and run of consecutive touched minutes (and of hours), not one per
+        minute: a batch of a room's readings costs a couple of reads, whatever it spans.
         (The rooms themselves are registered by the registry before readings are written.)
         """
         minutes = touched(readings)
         hours = sorted({(b, r, floor_to(m, HOUR_MS)) for b, r, m in minutes})
-        self._run(self._refresh_minute, minutes)
-        self._run(self._refresh_hour, hours)
+        self._run(self._refresh_minutes, runs(minutes, MINUTE_MS))
+        self._run(self._refresh_hours, runs(hours, HOUR_MS))
 
-    def _run(self, work: Callable[[RoomMinute], None], jobs: list[RoomMinute]) -> None:
+    def _run(self, work: Callable[[Run], None], jobs: list[Run]) -> None:
         if len(jobs) <= 1 or self._threads <= 1:
             for job in jobs:
                 work(job)
@@ -166,9 +182,9 @@ class DynamoRollups:
             # list(): re-raises the first error of any job.
             list(pool.map(work, jobs))
 
-    def _refresh_minute(self, job: RoomMinute) -> None:
-        building, room, minute = job
-        low, high = keys.range_bounds(minute, minute + MINUTE_MS)
+    def _refresh_minutes(self, job: Run) -> None:
+        building, room, first, last = job
+        low, high = keys.range_bounds(first, last + MINUTE_MS)
         items = self._query(
             KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
             ExpressionAttributeValues={
@@ -178,14 +194,23 @@ class DynamoRollups:
             },
             ConsistentRead=True,
         )
-        rollup = Rollup.of_readings((item_reading(i) for i in items), whole_minute=True)
-        self._put(rollup_item(building, room, keys.minute_sk(minute), rollup, hour=False))
+        by_minute: dict[int, list[Reading]] = {m: [] for m in range(first, last + 1, MINUTE_MS)}
+        for item in items:
+            reading = item_reading(item)
+            by_minute[floor_to(reading.ts_ms, MINUTE_MS)].append(reading)
+        for minute, group in by_minute.items():
+            rollup = Rollup.of_readings(group, whole_minute=True)
+            self._put(rollup_item(building, room, keys.minute_sk(minute), rollup, hour=False))
 
-    def _refresh_hour(self, job: RoomMinute) -> None:
-        building, room, hour = job
-        minutes = self._rollup_items(building, room, Resolution.MINUTE, hour, hour + HOUR_MS, True)
-        rollup = Rollup.of_minutes(r for _, r in minutes)
-        self._put(rollup_item(building, room, keys.hour_sk(hour), rollup, hour=True))
+    def _refresh_hours(self, job: Run) -> None:
+        building, room, first, last = job
+        minutes = self._rollup_items(building, room, Resolution.MINUTE, first, last + HOUR_MS, True)
+        by_hour: dict[int, list[Rollup]] = {h: [] for h in range(first, last + 1, HOUR_MS)}
+        for start, rollup in minutes:
+            by_hour[floor_to(start, HOUR_MS)].append(rollup)
+        for hour, group in by_hour.items():
+            rollup = Rollup.of_minutes(group)
+            self._put(rollup_item(building, room, keys.hour_sk(hour), rollup, hour=True))
 
     def _put(self, item: Item, *, guarded: bool = True) -> None:
         kwargs: dict[str, Any] = {"TableName": self._table, "Item": item}
