@@ -25,8 +25,8 @@ faults: $(STAMP)
 	ROOMTEMP_FAULT_READINGS=100000 $(BIN)/python -m pytest -q -s tests/reliability/test_fault_ingest.py
 
 fuzz: $(STAMP)
-	ROOMTEMP_HYPOTHESIS_PROFILE=fuzz ROOMTEMP_FUZZ_EXAMPLES=200 $(BIN)/python -m pytest -n 2 -q -s \
-		tests/reliability/test_properties.py tests/reliability/test_schema_fuzz.py
+	ROOMTEMP_HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -n 2 -q tests/reliability/test_properties.py
+	ROOMTEMP_FUZZ_EXAMPLES=200 $(BIN)/python -m pytest -q -s tests/reliability/test_schema_fuzz.py
 
 audit: $(STAMP)
 	$(BIN)/pip-audit -r requirements.txt -r requirements-dev.txt
