@@ -127,6 +127,7 @@ class Poller:
         self.aws = aws
         self.handler = app.handler_map["ingest"]
         self.receives: Counter[str] = Counter()
+        self.kinds: Counter[str] = Counter()
         self.invocations = self.failed = self.handled = 0
 
     def drain(self) -> None:
@@ -154,6 +155,8 @@ class Poller:
                     )
                 else:
                     self.handled += 1
+                    body = json.loads(message["Body"])
+                    self.kinds[body.get("kind") or ("s3" if "Records" in body else "readings")] += 1
                     sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
@@ -194,6 +197,8 @@ def test_faulted_file_and_message_ingest_stores_every_valid_reading_once(
         "stray": stray,
         "invocations": poller.invocations,
         "messages_handled": poller.handled,
+        "messages_by_kind": dict(poller.kinds),
+        "continuations_needed": sum(r["segments"] - 1 for r in reports.values()),
         "messages_failed_and_redelivered": poller.failed,
         "most_receives_of_one_message": max(poller.receives.values()),
         "faults_injected": {s: i.total for s, i in injectors.items()},
@@ -214,6 +219,11 @@ def test_faulted_file_and_message_ingest_stores_every_valid_reading_once(
         assert report["rows_read"] == len(keys), (key, report)
         assert report["rejected"] == invalid, (key, report)
         assert report["stored"] + report["duplicates"] == len(keys) - invalid, (key, report)
+
+    # And: duplicates of continuations (a send that failed may have been stored) stay duplicates;
+    # they do not multiply from segment to segment
+    continuations = sum(report["segments"] - 1 for report in reports.values())
+    assert poller.kinds["file-segment"] <= continuations + injectors["sqs"].total
 
     # And: nothing was dead-lettered, and the queue is empty
     assert not aws.sqs.receive_message(QueueUrl=aws.dlq_url, WaitTimeSeconds=0).get("Messages")
