@@ -20,12 +20,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
-# Reliability (docs/readme/reliability.md): the fault run at the issue's size, longer fuzzing, CVEs.
+# Reliability (docs/readme/reliability.md): the fault runs (HTTP, S3, SQS) at the issue's size,
+# longer fuzzing (properties and the API schema), CVEs.
 faults: $(STAMP)
-	ROOMTEMP_FAULT_READINGS=100000 $(BIN)/python -m pytest -q -s tests/reliability/test_fault_ingest.py
+	ROOMTEMP_FAULT_READINGS=100000 ROOMTEMP_FAULT_QUEUE_READINGS=100000 $(BIN)/python -m pytest -q -s \
+		tests/reliability/test_fault_ingest.py tests/reliability/test_fault_queue_ingest.py
 
 fuzz: $(STAMP)
 	ROOMTEMP_HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -n 2 -q tests/reliability/test_properties.py
+	ROOMTEMP_FUZZ_EXAMPLES=200 $(BIN)/python -m pytest -q -s tests/reliability/test_schema_fuzz.py
 
 audit: $(STAMP)
 	$(BIN)/pip-audit -r requirements.txt -r requirements-dev.txt

@@ -91,6 +91,7 @@ class Report:
     error: str | None = None
     segments: int = 0
     next: dict[str, Any] | None = None
+    next_queued: bool = False  # the continuation of `next` was sent (a duplicate must not resend)
     started_at: str = ""
     updated_at: str = ""
 
@@ -162,7 +163,7 @@ def process_segment(
     previous = objects.get_json(report_key(key))
     report = _resume(previous, segment)
     if report is None:  # a redelivery of work already done
-        _resend_lost_continuation(previous, segment, queue)
+        _resend_lost_continuation(previous, segment, queue, objects)
         return Report.from_json(previous) if isinstance(previous, dict) else Report(key, "")
     stamp = format_ms(now_ms())
     report.started_at = report.started_at or stamp
@@ -181,11 +182,13 @@ def process_segment(
     report.updated_at = format_ms(now_ms())
     if finished and report.status == "in_progress":
         report.status, report.next = "done", None
+    report.next_queued = False
     if not finished:
         report.next = asdict(segment)
     objects.put_json(report_key(key), report.to_json())
     if not finished:
         queue.send([segment.to_message()])
+        _mark_queued(objects, report)
     log.info(
         json.dumps(
             {
@@ -217,7 +220,17 @@ def _resume(previous: Any, segment: Segment) -> Report | None:
     return report
 
 
-def _resend_lost_continuation(previous: Any, segment: Segment, queue: MessageQueue) -> None:
+def _mark_queued(objects: ObjectStore, report: Report) -> None:
+    # Recorded after the send, so that duplicates of this segment's message (SQS delivers at least
+    # once, and a send that timed out may have been stored) do not queue the next one again: each
+    # such resend would be duplicated in turn, doubling the copies with every segment.
+    report.next_queued = True
+    objects.put_json(report_key(report.key), report.to_json())
+
+
+def _resend_lost_continuation(
+    previous: Any, segment: Segment, queue: MessageQueue, objects: ObjectStore
+) -> None:
     # The report was saved but the invocation died before queueing the next segment: requeue it.
     if not isinstance(previous, dict) or previous.get("etag") != segment.etag:
         return
@@ -226,8 +239,10 @@ def _resend_lost_continuation(previous: Any, segment: Segment, queue: MessageQue
         previous.get("status") == "in_progress"
         and following
         and int(following.get("number", -1)) == segment.number + 1
+        and not previous.get("next_queued")
     ):
         queue.send([Segment.from_message(following).to_message()])
+        _mark_queued(objects, Report.from_json(previous))
 
 
 def _read(

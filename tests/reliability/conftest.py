@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -119,3 +122,68 @@ def api(table: str) -> Iterator[Api]:
     }
     with Client(app) as client:
         yield Api(client, keys)
+
+
+@dataclass
+class LiveStack:
+    """`chalice local` against moto's server, both on free 127.0.0.1 ports, with keys."""
+
+    endpoint: str
+    base_url: str
+    keys: dict[str, str]  # "admin" (admin+read+ingest of tenant `tenant`), "operator"
+    tenant: str
+    table: str
+
+
+@pytest.fixture(scope="module")
+def live_stack() -> Iterator[LiveStack]:
+    """A running local server for a whole module; moto's server in its own process.
+
+    Its own process: `mock_aws` in other tests of this worker resets in-process moto backends.
+    """
+    from chalicelib import wiring
+    from chalicelib.cli.keys import bootstrap_key
+    from chalicelib.domain.registry import Scope
+    from infra.local import (
+        LOCALHOST,
+        aws_env,
+        bootstrap,
+        free_port,
+        port_open,
+        start_api,
+        stop_process,
+        wait_until,
+    )
+
+    # `chalice local` applies the stage's ROOMTEMP_TABLE_NAME: the table carries that name.
+    table, tenant = "roomtemp", "fuzz"
+    port = free_port()
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", LOCALHOST, "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    api = None
+    try:
+        wait_until(lambda: port_open(port) or emulator.poll() is not None, 30, "the emulator")
+        endpoint = f"http://{LOCALHOST}:{port}"
+        bootstrap(endpoint, table)
+        env = aws_env(endpoint, table)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("AWS_ENDPOINT_URL", endpoint)
+            patch.setenv("ROOMTEMP_TABLE_NAME", table)
+            wiring.reset()
+            scopes = [Scope.ADMIN, Scope.READ, Scope.INGEST]
+            keys = {
+                "admin": bootstrap_key(tenant, scopes, "fuzz")["key"],
+                "operator": bootstrap_key(None, [Scope.OPERATOR], "fuzz operator")["key"],
+            }
+            wiring.reset()
+        api_port = free_port()
+        api = start_api(api_port, env, quiet=True)
+        yield LiveStack(endpoint, f"http://{LOCALHOST}:{api_port}", keys, tenant, table)
+    finally:
+        if api is not None:
+            stop_process(api)
+        stop_process(emulator)

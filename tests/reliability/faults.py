@@ -5,7 +5,9 @@ same botocore retries, same error translation):
 
 - `before-send.<service>`: for a share of the HTTP attempts (`rate`), answer with the error body
   the real service sends instead of sending the request. botocore parses it, retries it under its
-  retry config, and raises ClientError once its attempts are used up.
+  retry config, and raises ClientError once its attempts are used up. (botocore runs every
+  before-send handler: with moto in-process, moto's handler still applies the attempt, so there a
+  fault is "applied, answer lost"; against an endpoint over HTTP nothing is sent.)
 - `before-parameter-build` + `after-call` on BatchWriteItem: hold back part of the items (they are
   not sent at all) and hand them back as `UnprocessedItems`, exactly what DynamoDB does when a
   partition is hot. The caller must resend them.

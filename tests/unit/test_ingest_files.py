@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from chalicelib import access, wiring
+from chalicelib.domain.errors import StorageUnavailableError
 from chalicelib.ingest import files
 from chalicelib.ingest.consumer import Consumer, Message
 from chalicelib.ingest.memory import InMemoryObjectStore, InMemoryQueue
@@ -168,13 +170,60 @@ def test_redelivered_continuation_does_nothing_twice() -> None:
     h.consumer().handle(continuation)
     (second,) = h.queue.take()
     before = h.report(key)
-    # When the first continuation comes again
+    # When the first continuation comes again (the next one was queued already)
     h.consumer().handle(continuation)
-    # Then the report is unchanged, and only the (possibly lost) next continuation is re-queued
+    # Then the report is unchanged and nothing is queued again
     assert h.report(key) == before
-    assert h.queue.take() == [second]
+    assert h.queue.take() == []
     h.deliver(second)
     assert (h.report(key)["rows_read"], h.report(key)["stored"], h.stored()) == (25, 25, 25)
+
+
+class FailingQueue(InMemoryQueue):
+    """A queue whose next `failures` sends raise, as SQS does when its retries run out."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def send(self, bodies: Sequence[str]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise StorageUnavailableError("the ingest queue is busy; retry", 2)
+        super().send(bodies)
+
+
+def test_continuation_lost_after_the_report_was_saved_is_queued_once_by_the_redelivery() -> None:
+    # Given a segment whose report was saved but whose continuation could not be sent
+    h = Harness(max_rows=10, chunk_rows=10)
+    h.queue = FailingQueue(failures=1)
+    key = "incoming/acme/lost.csv"
+    event = h.drop(key, (HEADER + csv_rows(25)).encode())
+    assert h.consumer().handle_batch([Message("m", event)]) == ["m"]
+    assert h.queue.take() == []
+    # When the failed message is redelivered, twice
+    h.consumer().handle(event)
+    h.consumer().handle(event)
+    # Then the lost continuation is queued exactly once, and the file completes
+    (continuation,) = h.queue.take()
+    assert h.deliver(continuation) == []
+    assert (h.report(key)["status"], h.report(key)["stored"], h.stored()) == ("done", 25, 25)
+
+
+def test_duplicate_continuations_do_not_multiply() -> None:
+    # Given a file of five segments whose every message is delivered twice (at least once)
+    h = Harness(max_rows=10, chunk_rows=10)
+    key = "incoming/acme/dup.csv"
+    pending = [h.drop(key, (HEADER + csv_rows(45)).encode())] * 2
+    handled = 0
+    # When every message and every continuation it queues is handled, each twice
+    while pending and handled < 100:
+        h.consumer().handle(pending.pop(0))
+        handled += 1
+        pending += [body for body in h.queue.take() for _ in range(2)]
+    # Then each segment's message was handled twice, not 2, 4, 8, ... times
+    assert handled == 10
+    assert (h.report(key)["status"], h.report(key)["stored"], h.stored()) == ("done", 45, 45)
 
 
 def test_poison_message_fails_alone_and_valid_messages_are_stored_once() -> None:
