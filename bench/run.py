@@ -23,7 +23,7 @@ from rich.table import Table
 from bench.measure import Measurement, at_least, at_most, equal_to, fmt
 
 # Add a new benchmark module here (e.g. "ingest" for bench/ingest.py).
-BENCHMARKS = ["core", "ingest", "load"]
+BENCHMARKS = ["core", "rollups", "ingest", "load"]
 
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -64,6 +64,7 @@ GOALS = {
     "import_peak_rss_mb": at_most(200),
     "load_lost": equal_to(0),
     "load_double_counted": equal_to(0),
+    "series_30d_items_read_10s": at_most(800),
 }
 
 

@@ -13,6 +13,8 @@ from chalicelib import access, registry
 from chalicelib import reports as report_service
 from chalicelib.api.auth import route
 from chalicelib.api.http import json_body
+from chalicelib.api.responses import ReportAccepted
+from chalicelib.api.schemas import ReportIn
 from chalicelib.domain.errors import MalformedRequestError, ValidationError
 from chalicelib.domain.inputs import describe_errors
 from chalicelib.domain.registry import Principal, Scope
@@ -55,7 +57,15 @@ def parse_spec(body: Any) -> ReportSpec:
         raise ValidationError(describe_errors(exc).replace("_ms", "")) from None
 
 
-@route(reports, "/reports", "POST", Scope.READ, errors=(404,))
+@route(
+    reports,
+    "/reports",
+    "POST",
+    Scope.READ,
+    body=ReportIn,
+    responses={202: (ReportAccepted, "Queued: poll GET /reports/{id}")},
+    errors=(404,),
+)
 def post_report(principal: Principal) -> Response:
     """Queue a report; 202 {id, status}. The same Idempotency-Key returns the same report."""
     request = reports.current_request
@@ -77,7 +87,14 @@ def post_report(principal: Principal) -> Response:
     return Response(body=body, status_code=202, headers={"Location": f"/reports/{report.id}"})
 
 
-@route(reports, "/reports/{report_id}", "GET", Scope.READ, errors=(404,))
+@route(
+    reports,
+    "/reports/{report_id}",
+    "GET",
+    Scope.READ,
+    responses={200: "Status, timings and, once completed, the result and a CSV link"},
+    errors=(404,),
+)
 def get_report(principal: Principal, report_id: str) -> dict[str, Any]:
     """Status, timings, and once completed the result and a CSV link."""
     tenant = access.tenant_of(principal)

@@ -169,3 +169,10 @@ class TenantOut(_Out):
 class TenantsPage(_Out):
     items: list[TenantOut]
     next_cursor: str | None
+
+
+class ReportAccepted(_Out):
+    """POST /reports: the report's id (poll GET /reports/{id}) and its status."""
+
+    id: str
+    status: str = Field(examples=["pending"])

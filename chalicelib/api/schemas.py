@@ -9,7 +9,10 @@ from pydantic import ValidationError as PydanticValidationError
 
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.inputs import Identifier, describe_errors
+from chalicelib.domain.models import Metric
 from chalicelib.domain.registry import Scope
+from chalicelib.domain.reports import Band
+from chalicelib.domain.units import TemperatureUnit
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -61,6 +64,22 @@ class TenantIn(_Body):
 
 class TenantPatch(_Body):
     disabled: bool
+
+
+class ReportIn(_Body):
+    """POST /reports (documentation; chalicelib.api.reports.parse_spec validates it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    building: Identifier
+    rooms: list[Identifier] | None = Field(default=None, description="default: every room")
+    from_: str = Field(alias="from", description="ISO 8601 with offset, inclusive")
+    to: str = Field(description="ISO 8601 with offset, exclusive")
+    metrics: list[Metric] | None = Field(default=None, description="default: all three")
+    unit: TemperatureUnit = TemperatureUnit.C
+    bands: dict[Metric, Band] | None = Field(default=None, description="comfort band per metric")
+    low: float | None = Field(default=None, description="temperature band shorthand: low")
+    high: float | None = Field(default=None, description="temperature band shorthand: high")
 
 
 def parse_body(model: type[T], body: Any) -> T:

@@ -70,7 +70,9 @@ class DynamoReadingRepository:
         self._pool: ThreadPoolExecutor | None = None
         from chalicelib.dynamo.rollups import DynamoRollups  # it imports storage_errors from here
 
-        self._rollups = DynamoRollups(client, table_name, self._query, threads=rollup_threads)
+        self._rollups = DynamoRollups(
+            client, table_name, self._query, threads=rollup_threads, retry=self._retrying
+        )
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -171,6 +173,17 @@ class DynamoReadingRepository:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="dynamo")
         yield from self._pool.map(work, chunks)
+
+    def _retrying(self, work: Callable[[], None]) -> None:
+        """Run idempotent `work`, again after a 503-worthy failure, up to max_attempts times."""
+        for attempt in range(self._max_attempts):
+            try:
+                work()
+                return
+            except StorageUnavailableError:
+                if attempt == self._max_attempts - 1:
+                    raise
+                self._backoff(attempt)
 
     def _backoff(self, attempt: int) -> None:
         # Full jitter, capped: spreads retries of many writers apart.

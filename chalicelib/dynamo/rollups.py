@@ -152,8 +152,15 @@ class DynamoRollups:
     """Reads and refreshes rollup items; used by DynamoReadingRepository."""
 
     def __init__(
-        self, client: Any, table_name: str, query: QueryFn, *, threads: int = REFRESH_THREADS
+        self,
+        client: Any,
+        table_name: str,
+        query: QueryFn,
+        *,
+        threads: int = REFRESH_THREADS,
+        retry: Callable[[Callable[[], None]], None] = lambda work: work(),
     ) -> None:
+        self._retry = retry
         self._client = client
         self._threads = threads
         self._table = table_name
@@ -174,13 +181,18 @@ class DynamoRollups:
         self._run(self._refresh_hours, runs(hours, HOUR_MS))
 
     def _run(self, work: Callable[[Run], None], jobs: list[Run]) -> None:
+        # Each job recomputes from what is stored, so a failed one is simply run again: a
+        # throttled rollup write must not fail a request whose readings are already stored.
+        def attempt(job: Run) -> None:
+            self._retry(lambda: work(job))
+
         if len(jobs) <= 1 or self._threads <= 1:
             for job in jobs:
-                work(job)
+                attempt(job)
             return
         with ThreadPoolExecutor(min(self._threads, len(jobs))) as pool:
             # list(): re-raises the first error of any job.
-            list(pool.map(work, jobs))
+            list(pool.map(attempt, jobs))
 
     def _refresh_minutes(self, job: Run) -> None:
         building, room, first, last = job

@@ -45,6 +45,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         for stack in cloudformation.list_stacks()["StackSummaries"]:
             if stack["StackStatus"] != "DELETE_COMPLETE":
                 cloudformation.delete_stack(StackName=stack["StackName"])
+        # moto's stack deletion leaves the buckets: remove the stage buckets this test made.
+        s3 = boto3.resource("s3", region_name=REGION)
+        for bucket in s3.buckets.all():
+            if bucket.name.startswith("roomtemp-data-"):
+                bucket.object_versions.delete()
+                bucket.delete()
 
 
 def deploy(stage: str) -> dict[str, str]:
