@@ -24,6 +24,7 @@ class InMemoryReadingRepository:
         self._unsorted: set[tuple[str, str]] = set()
         self._rollups: dict[tuple[str, str, Resolution], dict[int, Rollup]] = {}
         self._rooms: dict[str, set[str]] = {}
+        self._stale: list[Reading] = []
 
     def _sorted_keys(self, building: str, room: str) -> list[_Key]:
         place = (building, room)
@@ -49,8 +50,15 @@ class InMemoryReadingRepository:
                 self._unsorted.add(room)  # sorted on the next read: writes stay O(1)
             keys.append(key)
             accepted += 1
-        self._refresh_rollups(readings)
+        # Rollups are brought up to date when next read (same results as the DynamoDB adapter's
+        # refresh on write, without making every fake write pay for it).
+        self._stale.extend(readings)
         return WriteResult(accepted=accepted, duplicates=duplicates)
+
+    def _flush(self) -> None:
+        if self._stale:
+            stale, self._stale = self._stale, []
+            self._refresh_rollups(stale)
 
     def _refresh_rollups(self, readings: Sequence[Reading]) -> None:
         # Same rule as the DynamoDB adapter: recompute touched minutes, then their hours.
@@ -69,6 +77,7 @@ class InMemoryReadingRepository:
         self, building: str, room: str, resolution: Resolution, from_ms: int, to_ms: int
     ) -> list[tuple[int, Rollup]]:
         """Stored rollups of `resolution` starting in [from_ms, to_ms), in time order."""
+        self._flush()
         stored = self._rollups.get((building, room, resolution), {})
         return [
             (start, copy_rollup(stored[start]))
@@ -78,6 +87,7 @@ class InMemoryReadingRepository:
 
     def rooms_of(self, building: str) -> list[str]:
         """The building's rooms that have readings."""
+        self._flush()
         return sorted(self._rooms.get(building, ()))
 
     def window(self, building: str, room: str, after_ms: int, until_ms: int) -> list[Reading]:
@@ -121,6 +131,7 @@ class InMemoryReadingRepository:
 
     def delete_room_data(self, building: str, room: str) -> int:
         """Forget the room's readings and their rollups."""
+        self._flush()
         self._keys.pop((building, room), None)
         self._unsorted.discard((building, room))
         for resolution in Resolution:
