@@ -13,7 +13,7 @@ from chalicelib.domain.inputs import ReadingIn
 
 
 class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class ErrorBody(_Out):

@@ -1,0 +1,34 @@
+"""The settings model: imported on first use (pydantic-settings is not needed at `import app`)."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field maps to an ROOMTEMP_* environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="ROOMTEMP_", frozen=True)
+
+    table_name: str = "roomtemp"
+    max_future_seconds: int = 300
+    raw_retention_days: int = 0
+    write_max_attempts: int = 8
+    # Batch requests (25 writes / 100 reads each) a large write keeps in flight at once.
+    write_concurrency: int = 4
+    # How long a warm process trusts a key check / a room's existence before reading it again.
+    auth_cache_seconds: float = 10.0
+    registry_cache_seconds: float = 60.0
+
+    # -- bulk and asynchronous ingestion (issue 4) --
+    bucket_name: str = "roomtemp-data"
+    ingest_queue_name: str = "roomtemp-ingest"
+    ingest_queue_url: str = ""  # empty: looked up from ingest_queue_name
+    ingest_dlq_url: str = ""
+    ingest_chunk_rows: int = 1000  # rows validated and written together
+    ingest_reserve_seconds: int = 60  # invocation time kept back for the report and the hand-off
+    ingest_max_rows_per_invocation: int = 0  # 0: no cap (tests force continuation with a cap)
+    # -- reports (issue 5): results and CSV copies go to the same bucket, under reports/ --
+    reports_queue_url: str = ""
+    # Parallel rollup refreshes per write request (1 under moto in-process, not thread-safe).
+    rollup_threads: int = 8
