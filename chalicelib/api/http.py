@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -52,19 +51,6 @@ def domain_error_response(exc: errors.DomainError) -> Response:
     if isinstance(exc, errors.StorageUnavailableError):
         headers["Retry-After"] = str(exc.retry_after_s)
     return error_response(status, exc.code, exc.message, headers=headers)
-
-
-def translate_errors(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorate a view so that domain errors become their documented 4xx/503 responses."""
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return view(*args, **kwargs)
-        except errors.DomainError as exc:
-            return domain_error_response(exc)
-
-    return wrapper
 
 
 def json_body(request: Request) -> Any:
