@@ -14,7 +14,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -28,10 +27,9 @@ from infra.local import (
     aws_env,
     bootstrap,
     free_port,
-    port_open,
     start_api,
+    start_emulator_process,
     stop_process,
-    wait_until,
 )
 
 TABLE = "roomtemp"  # `chalice local` takes the stage's table name over the environment
@@ -167,15 +165,9 @@ def run(clients: int | None = None, seconds: float | None = None) -> dict[str, f
     }.items():
         os.environ.setdefault(name, value)
     emulator_port = free_port()
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", LOCALHOST, "-p", str(emulator_port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    emulator = start_emulator_process(emulator_port)
     api = None
     try:
-        wait_until(lambda: port_open(emulator_port), 30, "the emulator")
         endpoint = f"http://{LOCALHOST}:{emulator_port}"
         bootstrap(endpoint, TABLE)
         env = aws_env(endpoint, TABLE)

@@ -93,6 +93,25 @@ class Emulator:
             self.server = None
 
 
+def start_emulator_process(port: int) -> subprocess.Popen[bytes]:
+    """moto's server on 127.0.0.1:port in its own process (an in-process mock_aws elsewhere cannot
+    reset its data); stop it with stop_process."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", LOCALHOST, "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: port_open(port) or process.poll() is not None, 30, "the emulator")
+    except RuntimeError:
+        stop_process(process)
+        raise
+    if process.poll() is not None:
+        raise RuntimeError(f"the emulator exited with {process.returncode}")
+    return process
+
+
 def aws_env(endpoint: str, table_name: str) -> dict[str, str]:
     """The environment the API and CLI need to talk to `endpoint`."""
     env = dict(os.environ)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,10 +17,9 @@ from infra.local import (
     bootstrap,
     free_port,
     issue_key,
-    port_open,
     start_api,
+    start_emulator_process,
     stop_process,
-    wait_until,
 )
 
 # `chalice local` applies the stage's ROOMTEMP_TABLE_NAME from .chalice/config.json over the
@@ -67,15 +64,8 @@ class Http:
 def emulator_endpoint() -> Iterator[str]:
     """moto's server in its own process (mock_aws in other tests resets in-process backends)."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", LOCALHOST, "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    process = start_emulator_process(port)
     try:
-        wait_until(lambda: port_open(port) or process.poll() is not None, 30, "the emulator")
-        assert process.poll() is None, "the emulator exited"
         yield f"http://{LOCALHOST}:{port}"
     finally:
         stop_process(process)

@@ -3,40 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-
-# Before any boto3 client exists: fake credentials, one region, no profile, no inherited endpoint.
-for _name in list(os.environ):
-    if _name.startswith("AWS_ENDPOINT_URL") or _name in {"AWS_PROFILE", "AWS_SESSION_TOKEN"}:
-        del os.environ[_name]
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_wiring() -> Iterator[None]:
-    """Every test starts and ends with no cached client, repository or setting."""
-    from chalicelib import wiring
-
-    wiring.reset()
-    yield
-    wiring.reset()
 
 
 def _all_items_sorted_once(self: Any) -> list[Any]:
@@ -149,24 +121,17 @@ def live_stack() -> Iterator[LiveStack]:
         aws_env,
         bootstrap,
         free_port,
-        port_open,
         start_api,
+        start_emulator_process,
         stop_process,
-        wait_until,
     )
 
     # `chalice local` applies the stage's ROOMTEMP_TABLE_NAME: the table carries that name.
     table, tenant = "roomtemp", "fuzz"
     port = free_port()
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", LOCALHOST, "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    emulator = start_emulator_process(port)
     api = None
     try:
-        wait_until(lambda: port_open(port) or emulator.poll() is not None, 30, "the emulator")
         endpoint = f"http://{LOCALHOST}:{port}"
         bootstrap(endpoint, table)
         env = aws_env(endpoint, table)
