@@ -81,6 +81,9 @@ class Emulator:
 
         from moto.server import ThreadedMotoServer
 
+        from infra.emulator import patch_moto
+
+        patch_moto()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.server = ThreadedMotoServer(ip_address=LOCALHOST, port=self.port, verbose=False)
         self.server.start()
@@ -97,7 +100,8 @@ def start_emulator_process(port: int) -> subprocess.Popen[bytes]:
     """moto's server on 127.0.0.1:port in its own process (an in-process mock_aws elsewhere cannot
     reset its data); stop it with stop_process."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", LOCALHOST, "-p", str(port)],
+        [sys.executable, "-m", "infra.emulator", "-H", LOCALHOST, "-p", str(port)],
+        cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
