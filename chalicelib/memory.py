@@ -10,7 +10,14 @@ from typing import Any
 from chalicelib.domain.models import Position, Reading, WriteResult
 from chalicelib.domain.registry import ApiKey, Building, Page, Room, Sensor, Tenant
 from chalicelib.domain.reports import Report, ReportStatus
-from chalicelib.domain.rollups import HOUR_MS, MINUTE_MS, Resolution, Rollup, floor_to
+from chalicelib.domain.rollups import (
+    HOUR_MS,
+    MINUTE_MS,
+    Resolution,
+    Rollup,
+    RollupLedger,
+    floor_to,
+)
 
 _Key = tuple[int, str]
 
@@ -34,7 +41,9 @@ class InMemoryReadingRepository:
             self._unsorted.discard(place)
         return keys
 
-    def put_readings(self, readings: Sequence[Reading]) -> WriteResult:
+    def put_readings(
+        self, readings: Sequence[Reading], *, deferred: RollupLedger | None = None
+    ) -> WriteResult:
         """Store readings not stored yet; count the rest as duplicates."""
         accepted = duplicates = 0
         for reading in readings:
@@ -53,7 +62,13 @@ class InMemoryReadingRepository:
         # Rollups are brought up to date when next read (same results as the DynamoDB adapter's
         # refresh on write, without making every fake write pay for it).
         self._stale.extend(readings)
+        if deferred is not None:
+            deferred.add((), readings)  # all "dirty": rollups here are recomputed when read
         return WriteResult(accepted=accepted, duplicates=duplicates)
+
+    def refresh_rollups(self, ledger: RollupLedger) -> None:
+        """Rollups here are refreshed when read; only the ledger is cleared."""
+        ledger.clear()
 
     def _flush(self) -> None:
         if self._stale:

@@ -9,17 +9,25 @@ from typing import Any, Protocol
 from chalicelib.domain.models import Position, Reading, WriteResult
 from chalicelib.domain.registry import ApiKey, Building, Page, Room, Sensor, Tenant
 from chalicelib.domain.reports import Report
-from chalicelib.domain.rollups import Resolution, Rollup
+from chalicelib.domain.rollups import Resolution, Rollup, RollupLedger
 
 
 class ReadingRepository(Protocol):
     """Stores readings once each and reads them back by room and time."""
 
-    def put_readings(self, readings: Sequence[Reading]) -> WriteResult:
+    def put_readings(
+        self, readings: Sequence[Reading], *, deferred: RollupLedger | None = None
+    ) -> WriteResult:
         """Store readings whose (building, room, sensor, ts) is new; count the rest as duplicates.
 
-        The first value stored wins; a duplicate is counted, never written again.
+        The first value stored wins; a duplicate is counted, never written again. The rollups of
+        the minutes they touch are brought up to date before it returns, unless `deferred` is
+        given: then those minutes are noted in it, for `refresh_rollups`.
         """
+        ...
+
+    def refresh_rollups(self, ledger: RollupLedger) -> None:
+        """Bring the rollups of the ledger's minutes (and their hours) up to date; clear it."""
         ...
 
     def window(self, building: str, room: str, after_ms: int, until_ms: int) -> list[Reading]:

@@ -102,14 +102,14 @@ class _LocalFile:
 def import_direct(path: Path, key: str) -> files.Report:
     """Ingest a local file into the table through the same file code and pipeline."""
     from chalicelib.ingest.memory import InMemoryQueue
-    from chalicelib.ingest.pipeline import store
+    from chalicelib.ingest.pipeline import Writer
 
     with _progress(total=path.stat().st_size, unit="B", unit_scale=True, desc="import") as bar:
         return files.process_segment(
             files.Segment(key=key, etag="local"),
             objects=_LocalFile(path, key, bar),
             queue=InMemoryQueue(),
-            store=lambda items, tenant: store(items, tenant),
+            store=Writer(),
             budget=files.Budget(),
         )
 

@@ -136,3 +136,94 @@ class Rollup:
     def metric(self, metric: Metric) -> Aggregate:
         """The aggregate of `metric` (empty if no reading measured it)."""
         return self.metrics.get(metric) or Aggregate()
+
+
+RoomRun = tuple[str, str, int, int]  # building, room, first and last minute start (inclusive)
+RoomMinute = tuple[str, str, int]  # building, room, minute start
+
+
+class RollupLedger:
+    """The (room, minute)s a bulk load touched, owed a rollup refresh (deferred, done in bulk).
+
+    Touched minutes are kept as runs of consecutive minutes per room, so that part grows with the
+    runs, not the readings. A minute whose every noted reading was newly stored is "fresh": its
+    readings are kept, so that the refresh can compute it without reading it back when the table
+    held no rollup for it. A minute with a duplicate is "dirty": it is recomputed from the table.
+    `minutes` and `readings` say when a refresh is due (a minute noted twice apart may count
+    twice).
+    """
+
+    def __init__(self) -> None:
+        self._runs: dict[tuple[str, str], list[list[int]]] = {}
+        self._fresh: dict[RoomMinute, list[Reading]] = {}
+        self._dirty: set[RoomMinute] = set()
+        self.minutes = 0
+        self.readings = 0
+
+    def add(self, stored: Iterable[Reading], duplicates: Iterable[Reading] = ()) -> None:
+        """Note the minutes of readings just stored and of readings found to be duplicates."""
+        for reading in stored:
+            key = self._note(reading)
+            if key not in self._dirty:
+                self._fresh.setdefault(key, []).append(reading)
+                self.readings += 1
+        for reading in duplicates:
+            key = self._note(reading)
+            self._dirty.add(key)
+            self.readings -= len(self._fresh.pop(key, ()))
+
+    def _note(self, reading: Reading) -> RoomMinute:
+        minute = floor_to(reading.ts_ms, MINUTE_MS)
+        runs = self._runs.setdefault((reading.building, reading.room), [])
+        if runs and runs[-1][0] <= minute <= runs[-1][1]:
+            pass
+        elif runs and minute == runs[-1][1] + MINUTE_MS:
+            runs[-1][1] = minute
+            self.minutes += 1
+        else:
+            runs.append([minute, minute])
+            self.minutes += 1
+        return (reading.building, reading.room, minute)
+
+    def fresh(self, building: str, room: str, minute: int) -> list[Reading] | None:
+        """The minute's readings if it is fresh (all newly stored), else None."""
+        return self._fresh.get((building, room, minute))
+
+    def noted(self, building: str, room: str, minute: int) -> bool:
+        """Whether the minute was touched (fresh or dirty); runs also span untouched minutes."""
+        key = (building, room, minute)
+        return key in self._fresh or key in self._dirty
+
+    def __bool__(self) -> bool:
+        return bool(self._runs)
+
+    def runs(self, max_minutes: int) -> list[RoomRun]:
+        """The touched minutes as runs per room, no two of a room sharing an hour.
+
+        Runs of a room that meet in one hour are joined (the minutes between them come along),
+        and a long run is cut at hour boundaries into pieces of about `max_minutes`: so each hour
+        is recomputed by exactly one run.
+        """
+        merged: list[RoomRun] = []
+        for (building, room), runs in sorted(self._runs.items()):
+            spans: list[list[int]] = []
+            for first, last in sorted(runs):
+                if spans and floor_to(first, HOUR_MS) <= floor_to(spans[-1][1], HOUR_MS):
+                    spans[-1][1] = max(spans[-1][1], last)
+                else:
+                    spans.append([first, last])
+            for first, last in spans:
+                start = first
+                while start <= last:
+                    cut = floor_to(start + max_minutes * MINUTE_MS, HOUR_MS)
+                    end = last if cut > last or cut <= start else cut - MINUTE_MS
+                    merged.append((building, room, start, end))
+                    start = end + MINUTE_MS
+        return merged
+
+    def clear(self) -> None:
+        """Forget everything noted (after a refresh)."""
+        self._runs.clear()
+        self._fresh.clear()
+        self._dirty.clear()
+        self.minutes = self.readings = 0

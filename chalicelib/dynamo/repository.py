@@ -13,9 +13,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.errors import StorageUnavailableError
 from chalicelib.domain.models import Position, Reading, WriteResult
-from chalicelib.domain.rollups import Resolution, Rollup
+from chalicelib.domain.rollups import Resolution, Rollup, RollupLedger
 from chalicelib.dynamo import keys
 from chalicelib.dynamo.items import Item, item_reading, key_tuple, reading_item, reading_key
+from chalicelib.dynamo.rollups import DynamoRollups
 
 C = TypeVar("C")
 R = TypeVar("R")
@@ -29,6 +30,16 @@ _RETRYABLE = {
     "ServiceUnavailable",
     "TransactionConflictException",
 }
+
+
+def _busy(exc: StorageUnavailableError) -> bool:
+    """Whether a 503 came from throttling or a server error (worth another try), not an outage."""
+    cause = exc.__cause__
+    return isinstance(cause, ClientError) and _code(cause) in _RETRYABLE
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 @contextmanager
@@ -68,16 +79,26 @@ class DynamoReadingRepository:
         self._sleep = sleep
         self._concurrency = concurrency
         self._pool: ThreadPoolExecutor | None = None
-        from chalicelib.dynamo.rollups import DynamoRollups  # it imports storage_errors from here
-
         self._rollups = DynamoRollups(
-            client, table_name, self._query, threads=rollup_threads, retry=self._retrying
+            client,
+            table_name,
+            self._query,
+            call=self._call,
+            batch_write=self.batch_write,
+            batch_get=self._batch_get,
+            threads=rollup_threads,
         )
 
     # -- writes ---------------------------------------------------------------------------
 
-    def put_readings(self, readings: Sequence[Reading]) -> WriteResult:
-        """Store readings whose key is new; the first value stored wins, the rest are duplicates."""
+    def put_readings(
+        self, readings: Sequence[Reading], *, deferred: RollupLedger | None = None
+    ) -> WriteResult:
+        """Store readings whose key is new; the first value stored wins, the rest are duplicates.
+
+        Then the rollups of every minute they touch are recomputed, or, with `deferred`, the
+        minutes are noted there for one bulk `refresh_rollups` later (file imports).
+        """
         unique: dict[tuple[str, str], Reading] = {}
         for reading in readings:
             key = key_tuple(reading_key(reading))
@@ -86,55 +107,68 @@ class DynamoReadingRepository:
         if len(unique) == 1:
             (reading,) = unique.values()
             stored = self._put_if_absent(reading)
-            result = WriteResult(
-                accepted=int(stored), duplicates=in_request_duplicates + int(not stored)
-            )
+            new, old = ([reading], []) if stored else ([], [reading])
         else:
             existing = self._existing_keys(list(unique))
             new = [r for k, r in unique.items() if k not in existing]
+            old = [r for k, r in unique.items() if k in existing]
             self.batch_write([self._item(r) for r in new])
-            result = WriteResult(
-                accepted=len(new), duplicates=in_request_duplicates + len(unique) - len(new)
-            )
+        result = WriteResult(accepted=len(new), duplicates=in_request_duplicates + len(old))
         # Duplicates too: a retry after a crash between the raw and the rollup write repairs it.
-        self._rollups.refresh(list(unique.values()))
+        if deferred is not None:
+            deferred.add(new, old)
+        else:
+            self._rollups.refresh(list(unique.values()))
         return result
+
+    def refresh_rollups(self, ledger: RollupLedger) -> None:
+        """Recompute the rollups of the ledger's minutes and their hours in bulk; clear it."""
+        self._rollups.refresh_bulk(ledger)
+        ledger.clear()
 
     def _item(self, reading: Reading) -> Item:
         expires = reading.ts_ms // 1000 + self._retention_s if self._retention_s else None
         return reading_item(reading, expires)
 
     def _put_if_absent(self, reading: Reading) -> bool:
-        with storage_errors():
-            try:
-                self._client.put_item(
-                    TableName=self._table,
-                    Item=self._item(reading),
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                    return False
-                raise
+        try:
+            self._call(
+                self._client.put_item,
+                TableName=self._table,
+                Item=self._item(reading),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
         return True
 
     def _existing_keys(self, wanted: list[tuple[str, str]]) -> set[tuple[str, str]]:
-        chunks = [wanted[i : i + BATCH_GET_MAX] for i in range(0, len(wanted), BATCH_GET_MAX)]
-        found: set[tuple[str, str]] = set()
-        for keys_found in self._each(self._get_chunk, chunks):
-            found |= keys_found
+        request_keys = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in wanted]
+        return {key_tuple(i) for i in self._batch_get(request_keys, projection="pk, sk")}
+
+    def _batch_get(
+        self, request_keys: list[Item], *, projection: str | None = None, consistent: bool = False
+    ) -> list[Item]:
+        """The items of these keys that exist: BatchGetItem, 100 keys per call."""
+        chunks = [
+            request_keys[i : i + BATCH_GET_MAX] for i in range(0, len(request_keys), BATCH_GET_MAX)
+        ]
+        options: dict[str, Any] = {"ConsistentRead": consistent}
+        if projection:
+            options["ProjectionExpression"] = projection
+        found: list[Item] = []
+        for items in self._each(lambda chunk: self._get_chunk(chunk, options), chunks):
+            found.extend(items)
         return found
 
-    def _get_chunk(self, chunk: list[tuple[str, str]]) -> set[tuple[str, str]]:
-        request_keys = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in chunk]
-        pending: dict[str, Any] = {
-            self._table: {"Keys": request_keys, "ProjectionExpression": "pk, sk"}
-        }
-        found: set[tuple[str, str]] = set()
+    def _get_chunk(self, chunk: list[Item], options: dict[str, Any]) -> list[Item]:
+        pending: dict[str, Any] = {self._table: {"Keys": chunk, **options}}
+        found: list[Item] = []
         for attempt in range(self._max_attempts):
-            with storage_errors():
-                response = self._client.batch_get_item(RequestItems=pending)
-            found.update(key_tuple(i) for i in response.get("Responses", {}).get(self._table, []))
+            response = self._call(self._client.batch_get_item, RequestItems=pending)
+            found.extend(response.get("Responses", {}).get(self._table, []))
             pending = response.get("UnprocessedKeys") or {}
             if not pending:
                 return found
@@ -156,8 +190,7 @@ class DynamoReadingRepository:
     def _write_chunk(self, chunk: list[dict[str, Any]]) -> None:
         pending: dict[str, Any] = {self._table: chunk}
         for attempt in range(self._max_attempts):
-            with storage_errors():
-                response = self._client.batch_write_item(RequestItems=pending)
+            response = self._call(self._client.batch_write_item, RequestItems=pending)
             pending = response.get("UnprocessedItems") or {}
             if not pending:
                 return
@@ -174,16 +207,21 @@ class DynamoReadingRepository:
             self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="dynamo")
         yield from self._pool.map(work, chunks)
 
-    def _retrying(self, work: Callable[[], None]) -> None:
-        """Run idempotent `work`, again after a 503-worthy failure, up to max_attempts times."""
-        for attempt in range(self._max_attempts):
+    def _call(self, operation: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+        """One API call; again, with backoff, while it is throttled or fails on the server side
+        (after botocore's own retries), up to max_attempts times. Every call is idempotent (reads,
+        conditional or deterministic-key writes), so a retry never counts anything twice. An
+        unreachable or missing table is not retried here: the caller gets its 503 at once."""
+        attempts = 0
+        while True:
             try:
-                work()
-                return
-            except StorageUnavailableError:
-                if attempt == self._max_attempts - 1:
+                with storage_errors():
+                    return operation(**kwargs)
+            except StorageUnavailableError as exc:
+                attempts += 1
+                if not _busy(exc) or attempts >= self._max_attempts:
                     raise
-                self._backoff(attempt)
+            self._backoff(attempts - 1)
 
     def _backoff(self, attempt: int) -> None:
         # Full jitter, capped: spreads retries of many writers apart.
@@ -194,8 +232,7 @@ class DynamoReadingRepository:
     def _query(self, **kwargs: Any) -> Iterator[Item]:
         kwargs["TableName"] = self._table
         while True:
-            with storage_errors():
-                response = self._client.query(**kwargs)
+            response = self._call(self._client.query, **kwargs)
             yield from response.get("Items", [])
             last = response.get("LastEvaluatedKey")
             if not last:
@@ -217,18 +254,18 @@ class DynamoReadingRepository:
 
     def latest(self, building: str, room: str) -> Reading | None:
         """The newest reading: a reverse Query with Limit 1."""
-        with storage_errors():
-            response = self._client.query(
-                TableName=self._table,
-                KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
-                ExpressionAttributeValues={
-                    ":pk": {"S": keys.room_pk(building, room)},
-                    ":low": {"S": keys.READINGS_LOW},
-                    ":high": {"S": keys.READINGS_HIGH},
-                },
-                ScanIndexForward=False,
-                Limit=1,
-            )
+        response = self._call(
+            self._client.query,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues={
+                ":pk": {"S": keys.room_pk(building, room)},
+                ":low": {"S": keys.READINGS_LOW},
+                ":high": {"S": keys.READINGS_HIGH},
+            },
+            ScanIndexForward=False,
+            Limit=1,
+        )
         items = response.get("Items", [])
         return item_reading(items[0]) if items else None
 
@@ -267,18 +304,18 @@ class DynamoReadingRepository:
 
     def has_readings(self, building: str, room: str) -> bool:
         """Whether the room holds any reading: a Query that reads at most one item."""
-        with storage_errors():
-            response = self._client.query(
-                TableName=self._table,
-                KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
-                ExpressionAttributeValues={
-                    ":pk": {"S": keys.room_pk(building, room)},
-                    ":low": {"S": keys.READINGS_LOW},
-                    ":high": {"S": keys.READINGS_HIGH},
-                },
-                ProjectionExpression="pk",
-                Limit=1,
-            )
+        response = self._call(
+            self._client.query,
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues={
+                ":pk": {"S": keys.room_pk(building, room)},
+                ":low": {"S": keys.READINGS_LOW},
+                ":high": {"S": keys.READINGS_HIGH},
+            },
+            ProjectionExpression="pk",
+            Limit=1,
+        )
         return bool(response.get("Items"))
 
     def delete_room_data(self, building: str, room: str) -> int:

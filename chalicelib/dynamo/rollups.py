@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -26,19 +26,27 @@ from chalicelib.domain.rollups import (
     Aggregate,
     Resolution,
     Rollup,
+    RollupLedger,
     floor_to,
 )
 from chalicelib.dynamo import keys
 from chalicelib.dynamo.items import Item, item_reading
-from chalicelib.dynamo.repository import storage_errors
 
 # Rollup refreshes of different minutes are independent: run a few at once (clients are
 # thread-safe) so that a 1000-reading batch over many rooms stays within a Lambda's time.
 # 1 for moto in-process (tests, benchmarks), which is not thread-safe.
 REFRESH_THREADS = 8
 
+# Minutes per bulk refresh job (one Query): a day of a room's readings.
+BULK_RUN_MINUTES = 1440
+
 RoomMinute = tuple[str, str, int]
 QueryFn = Callable[..., Iterator[Item]]
+CallFn = Callable[..., dict[str, Any]]
+
+
+class BatchGetFn(Protocol):
+    def __call__(self, request_keys: list[Item], *, consistent: bool = ...) -> list[Item]: ...
 
 
 def _num(value: float | int) -> dict[str, str]:
@@ -115,10 +123,11 @@ def runs(periods: Sequence[RoomMinute], width: int) -> list[Run]:
     return merged
 
 
-def seed_items(readings: Sequence[Reading]) -> list[Item]:
+def seed_items(readings: Sequence[Reading], *, rooms: bool = True) -> list[Item]:
     """Rollup and room-index items of a bulk load, computed once in memory (benchmarks, imports).
 
-    Only for loading history into an empty table; live writes go through put_readings.
+    Only for loading history into an empty table (whole hours at a time); live writes go through
+    put_readings. `rooms=False` leaves out the room-index items.
     """
     minutes: dict[RoomMinute, list[Reading]] = {}
     for reading in readings:
@@ -133,8 +142,9 @@ def seed_items(readings: Sequence[Reading]) -> list[Item]:
     for (building, room, hour), group_rollups in sorted(hours.items()):
         rollup = Rollup.of_minutes(group_rollups)
         items.append(rollup_item(building, room, keys.hour_sk(hour), rollup, hour=True))
-    for building, room in sorted({(r.building, r.room) for r in readings}):
-        items.append(room_index_item(building, room))
+    if rooms:
+        for building, room in sorted({(r.building, r.room) for r in readings}):
+            items.append(room_index_item(building, room))
     return items
 
 
@@ -157,14 +167,18 @@ class DynamoRollups:
         table_name: str,
         query: QueryFn,
         *,
+        call: CallFn,
+        batch_write: Callable[[Sequence[Item]], None],
+        batch_get: BatchGetFn,
         threads: int = REFRESH_THREADS,
-        retry: Callable[[Callable[[], None]], None] = lambda work: work(),
     ) -> None:
-        self._retry = retry
         self._client = client
-        self._threads = threads
         self._table = table_name
         self._query = query
+        self._call = call
+        self._batch_write = batch_write
+        self._batch_get = batch_get
+        self._threads = threads
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -174,28 +188,39 @@ class DynamoRollups:
         One Query per room and run of consecutive touched minutes (and of hours), not one per
         minute: a batch of a room's readings costs a couple of reads, whatever it spans.
         (The rooms themselves are registered by the registry before readings are written.)
+        Every call is retried on its own when throttled (the repository's `call`), and each
+        PUT is absolute and guarded, so a retried refresh never skews an aggregate.
         """
         minutes = touched(readings)
         hours = sorted({(b, r, floor_to(m, HOUR_MS)) for b, r, m in minutes})
         self._run(self._refresh_minutes, runs(minutes, MINUTE_MS))
         self._run(self._refresh_hours, runs(hours, HOUR_MS))
 
-    def _run(self, work: Callable[[Run], None], jobs: list[Run]) -> None:
-        # Each job recomputes from what is stored, so a failed one is simply run again: a
-        # throttled rollup write must not fail a request whose readings are already stored.
-        def attempt(job: Run) -> None:
-            self._retry(lambda: work(job))
+    def refresh_bulk(self, ledger: RollupLedger) -> None:
+        """Recompute the ledger's minutes and their hours, written with BatchWriteItem.
 
+        Per room and run of minutes: one BatchGetItem of the stored minute rollups of the run's
+        hours; a fresh minute (all its readings new) with no stored rollup is computed from the
+        ledger's readings, every other touched minute from the table (one Query for the run);
+        the hours are then recomputed in memory. For bulk loads (files): no reading is read back
+        when the minutes were new, and 25 rollups go in each write call, instead of a Query and
+        a conditional PUT per minute. These writes are not guarded: a live writer adding a
+        reading to one of these minutes while the refresh runs can leave that minute one reading
+        short until its next write (see docs/decisions.md).
+        """
+        self._run(lambda job: self._refresh_bulk_run(job, ledger), ledger.runs(BULK_RUN_MINUTES))
+
+    def _run(self, work: Callable[[Run], None], jobs: list[Run]) -> None:
         if len(jobs) <= 1 or self._threads <= 1:
             for job in jobs:
-                attempt(job)
+                work(job)
             return
         with ThreadPoolExecutor(min(self._threads, len(jobs))) as pool:
             # list(): re-raises the first error of any job.
-            list(pool.map(attempt, jobs))
+            list(pool.map(work, jobs))
 
-    def _refresh_minutes(self, job: Run) -> None:
-        building, room, first, last = job
+    def _minute_rollups(self, building: str, room: str, first: int, last: int) -> dict[int, Rollup]:
+        """Each minute of [first, last] recomputed from its readings (one Query, consistent)."""
         low, high = keys.range_bounds(first, last + MINUTE_MS)
         items = self._query(
             KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
@@ -210,8 +235,14 @@ class DynamoRollups:
         for item in items:
             reading = item_reading(item)
             by_minute[floor_to(reading.ts_ms, MINUTE_MS)].append(reading)
-        for minute, group in by_minute.items():
-            rollup = Rollup.of_readings(group, whole_minute=True)
+        return {
+            minute: Rollup.of_readings(group, whole_minute=True)
+            for minute, group in by_minute.items()
+        }
+
+    def _refresh_minutes(self, job: Run) -> None:
+        building, room, first, last = job
+        for minute, rollup in self._minute_rollups(building, room, first, last).items():
             self._put(rollup_item(building, room, keys.minute_sk(minute), rollup, hour=False))
 
     def _refresh_hours(self, job: Run) -> None:
@@ -224,18 +255,54 @@ class DynamoRollups:
             rollup = Rollup.of_minutes(group)
             self._put(rollup_item(building, room, keys.hour_sk(hour), rollup, hour=True))
 
-    def _put(self, item: Item, *, guarded: bool = True) -> None:
-        kwargs: dict[str, Any] = {"TableName": self._table, "Item": item}
-        if guarded:
-            # Never replace a rollup of more readings by one of fewer (a slower, older writer).
-            kwargs["ConditionExpression"] = "attribute_not_exists(pk) OR n < :n"
-            kwargs["ExpressionAttributeValues"] = {":n": item["n"]}
-        with storage_errors():
-            try:
-                self._client.put_item(**kwargs)
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                    raise
+    def _refresh_bulk_run(self, job: Run, ledger: RollupLedger) -> None:
+        building, room, first, last = job
+        first_hour, last_hour = floor_to(first, HOUR_MS), floor_to(last, HOUR_MS)
+        every = range(first_hour, last_hour + HOUR_MS, MINUTE_MS)
+        pk = {"S": keys.room_pk(building, room)}
+        # No other run of this refresh writes these minutes: the ledger gives each hour to one.
+        stored = dict(
+            item_rollup(item)
+            for item in self._batch_get(
+                [{"pk": pk, "sk": {"S": keys.minute_sk(m)}} for m in every], consistent=True
+            )
+        )
+        computed: dict[int, Rollup] = {}
+        reread: list[int] = []
+        for minute in range(first, last + 1, MINUTE_MS):
+            fresh = ledger.fresh(building, room, minute)
+            if fresh is not None and minute not in stored:
+                computed[minute] = Rollup.of_readings(fresh, whole_minute=True)
+            elif ledger.noted(building, room, minute):
+                reread.append(minute)
+        if reread:
+            from_table = self._minute_rollups(building, room, reread[0], reread[-1])
+            computed.update((m, from_table[m]) for m in reread)
+        computed = {m: rollup for m, rollup in computed.items() if rollup.readings}
+        minutes = {**stored, **computed}
+        items = [
+            rollup_item(building, room, keys.minute_sk(m), rollup, hour=False)
+            for m, rollup in computed.items()
+        ]
+        for hour in range(first_hour, last_hour + 1, HOUR_MS):
+            parts = (minutes.get(m) for m in range(hour, hour + HOUR_MS, MINUTE_MS))
+            rollup = Rollup.of_minutes(p for p in parts if p is not None)
+            items.append(rollup_item(building, room, keys.hour_sk(hour), rollup, hour=True))
+        self._batch_write(items)
+
+    def _put(self, item: Item) -> None:
+        # Never replace a rollup of more readings by one of fewer (a slower, older writer).
+        try:
+            self._call(
+                self._client.put_item,
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR n < :n",
+                ExpressionAttributeValues={":n": item["n"]},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
 
     # -- reads --------------------------------------------------------------------------------
 

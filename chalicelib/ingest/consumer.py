@@ -145,7 +145,7 @@ def s3_segments(data: dict[str, Any], objects: ObjectStore) -> list[files.Segmen
 def consumer_from_settings(remaining_ms: Callable[[], int] | None) -> Consumer:
     """The consumer the Lambda handler and the local poller use: AWS adapters from wiring."""
     from chalicelib import wiring
-    from chalicelib.ingest.pipeline import store
+    from chalicelib.ingest.pipeline import Writer
     from chalicelib.settings import get_settings
 
     settings = get_settings()
@@ -157,7 +157,7 @@ def consumer_from_settings(remaining_ms: Callable[[], int] | None) -> Consumer:
     return Consumer(
         objects=wiring.object_store(),
         queue=wiring.ingest_queue(),
-        store=lambda items, tenant: store(items, tenant),
+        store=Writer(),
         budget=budget,
         chunk_rows=settings.ingest_chunk_rows,
     )

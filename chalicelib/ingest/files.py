@@ -14,11 +14,12 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from chalicelib import observability
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.inputs import check_identifier
+from chalicelib.domain.rollups import RollupLedger
 from chalicelib.domain.timeutil import format_ms, now_ms
 from chalicelib.ingest import formats
 from chalicelib.ingest.ports import MessageQueue, ObjectGoneError, ObjectStore
@@ -31,7 +32,20 @@ REPORTS = "reports/"
 MAX_REPORTED_REJECTIONS = 1000
 SEGMENT_MESSAGE = "file-segment"
 
-Store = Callable[[list[Any], str], IngestOutcome]
+# Touched minutes (or kept readings) after which a file's rollups are refreshed before reading
+# on: bounds the ledger's memory and the refresh a segment's end must fit into its time reserve.
+REFRESH_MINUTES = 20_000
+REFRESH_READINGS = 100_000
+
+
+class Store(Protocol):
+    """Where a file's rows go (pipeline.Writer): stored now, rollups refreshed in bulk."""
+
+    def __call__(
+        self, items: list[Any], tenant: str, *, deferred: RollupLedger | None = None
+    ) -> IngestOutcome: ...
+
+    def refresh(self, ledger: RollupLedger) -> None: ...
 
 
 def report_key(key: str) -> str:
@@ -168,10 +182,11 @@ def process_segment(
     stamp = format_ms(now_ms())
     report.started_at = report.started_at or stamp
     report.segments += 1
+    ledger = RollupLedger()
     try:
         report.tenant = tenant_of(key)
         kind = formats.file_kind(key)
-        finished = _read(segment, report, kind, objects, store, budget, chunk_rows)
+        finished = _read(segment, report, kind, objects, store, budget, chunk_rows, ledger)
     except (ValidationError, formats.FileFormatError) as exc:
         report.status, report.error, report.next = "failed", str(exc), None
         finished = True
@@ -179,6 +194,9 @@ def process_segment(
         log.info("ingest: %s: %s; the newer version has its own event", key, exc)
         report.status, report.error, report.next = "failed", str(exc), None
         finished = True
+    # Before the report moves past these rows: if this fails, the segment is redone, and its rows
+    # (duplicates by then) note their minutes again.
+    store.refresh(ledger)
     report.updated_at = format_ms(now_ms())
     if finished and report.status == "in_progress":
         report.status, report.next = "done", None
@@ -253,6 +271,7 @@ def _read(
     store: Store,
     budget: Budget,
     chunk_rows: int,
+    ledger: RollupLedger,
 ) -> bool:
     """Read and store chunks from the segment's position; advance it; True if the file ended."""
     assert report.tenant is not None
@@ -284,9 +303,11 @@ def _read(
                 report.rows_read += 1
                 report.reject(line.number, str(exc))
         if items:
-            started = time.perf_counter()
-            outcome = store(items, report.tenant)
-            observability.record_ingest("S3", outcome, time.perf_counter() - started)
+            began = time.perf_counter()
+            outcome = store(items, report.tenant, deferred=ledger)
+            if ledger.minutes >= REFRESH_MINUTES or ledger.readings >= REFRESH_READINGS:
+                store.refresh(ledger)
+            observability.record_ingest("S3", outcome, time.perf_counter() - began)
             report.rows_read += len(items)
             report.stored += outcome.accepted
             report.duplicates += outcome.duplicates

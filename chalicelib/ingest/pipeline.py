@@ -10,6 +10,7 @@ from chalicelib import services
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.inputs import check_identifier
 from chalicelib.domain.models import Reading
+from chalicelib.domain.rollups import RollupLedger
 from chalicelib.domain.timeutil import format_ms, now_ms
 from chalicelib.ingest.ports import MessageQueue
 from chalicelib.ports import Repositories
@@ -30,8 +31,12 @@ def store(
     *,
     repos: Repositories | None = None,
     known: KnownRooms | None = None,
+    deferred: RollupLedger | None = None,
 ) -> IngestOutcome:
-    """Validate raw reading objects and store the valid ones once each, in `tenant`'s rooms."""
+    """Validate raw reading objects and store the valid ones once each, in `tenant`'s rooms.
+
+    With `deferred`, the rollups of the touched minutes are left for `Writer.refresh`.
+    """
     check_identifier(tenant, "tenant")
     if repos is None:
         from chalicelib.wiring import known_rooms, repositories
@@ -42,8 +47,40 @@ def store(
         raise ValidationError(f"tenant {tenant} does not exist or is disabled")
     max_future_ms = get_settings().max_future_seconds * 1000
     return services.ingest_items(
-        repos, items, tenant=tenant, now_ms=now_ms(), max_future_ms=max_future_ms, known=known
+        repos,
+        items,
+        tenant=tenant,
+        now_ms=now_ms(),
+        max_future_ms=max_future_ms,
+        known=known,
+        deferred=deferred,
     )
+
+
+class Writer:
+    """`store` bound to repositories (wiring's when none are given): what the queue consumer,
+    the CLI and the benchmarks write through. Files use `deferred` and `refresh`, so that their
+    rollups are recomputed in bulk rather than after every chunk."""
+
+    def __init__(self, repos: Repositories | None = None, known: KnownRooms | None = None) -> None:
+        self._repos = repos
+        self._known = known
+
+    def __call__(
+        self, items: Sequence[Any], tenant: str, *, deferred: RollupLedger | None = None
+    ) -> IngestOutcome:
+        return store(items, tenant, repos=self._repos, known=self._known, deferred=deferred)
+
+    def refresh(self, ledger: RollupLedger) -> None:
+        """Bring the rollups of the ledger's minutes up to date (and clear it)."""
+        if not ledger:
+            return
+        repos = self._repos
+        if repos is None:
+            from chalicelib.wiring import repositories
+
+            repos = repositories()
+        repos.readings.refresh_rollups(ledger)
 
 
 def enqueue_readings(queue: MessageQueue, readings: Sequence[Reading], tenant: str) -> int:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from chalicelib.domain.errors import StorageUnavailableError
+from chalicelib.domain.rollups import Resolution
 from chalicelib.dynamo import keys
 from chalicelib.dynamo.items import reading_item
 from chalicelib.dynamo.repository import BATCH_WRITE_MAX, DynamoReadingRepository
@@ -193,3 +195,54 @@ def test_a_missing_table_is_storage_unavailable(dynamodb: Any, table_name: str) 
         repo.put_readings([reading()])
     with pytest.raises(StorageUnavailableError):
         repo.window("hq", "r101", T0 - 1, T0)
+
+
+class ThrottledClient(ClientProxy):
+    """Throttles every other call outright (what reaches us after botocore's retries ran out)."""
+
+    def __init__(self, client: Any, error: str = "ThrottlingException") -> None:
+        super().__init__(client)
+        self.error = error
+        self.throttled: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        method = super().__getattr__(name)
+        if name not in {"query", "put_item", "batch_get_item", "batch_write_item"}:
+            return method
+
+        def call(**kwargs: Any) -> Any:
+            count = len(self.calls.get(name, []))
+            if count % 2 == 0:
+                self.calls.setdefault(name, []).append(kwargs)
+                self.throttled[name] = self.throttled.get(name, 0) + 1
+                raise ClientError({"Error": {"Code": self.error, "Message": "slow down"}}, name)
+            return method(**kwargs)
+
+        return call
+
+
+def test_throttled_calls_are_retried_one_by_one_and_nothing_is_counted_twice(
+    dynamodb: Any, table_name: str
+) -> None:
+    # Given a table that throttles every call once before it answers
+    throttled = ThrottledClient(dynamodb)
+    repo = DynamoReadingRepository(throttled, table_name, sleep=lambda _: None)
+    batch = [reading(T0 + i * 7_000) for i in range(300)]
+    # When a batch, one reading and the same batch again are written
+    first = repo.put_readings(batch)
+    single = repo.put_readings([reading(T0 + 10 * 24 * 60 * MINUTE)])
+    again = repo.put_readings(batch)
+    # Then each succeeds, every reading is stored once and the rollups count each once
+    assert (first.accepted, single.accepted, again.duplicates) == (300, 1, 300)
+    assert set(throttled.throttled) == {"query", "put_item", "batch_get_item", "batch_write_item"}
+    assert len(all_stored(dynamodb, table_name)) == 301
+    hours = repo.rollups("hq", "r101", Resolution.HOUR, T0 - 60 * MINUTE, T0 + 120 * MINUTE)
+    assert sum(r.readings for _, r in hours) == 300
+
+
+def test_a_call_refused_for_good_is_not_retried(dynamodb: Any, table_name: str) -> None:
+    refused = ThrottledClient(dynamodb, error="ValidationException")
+    repo = DynamoReadingRepository(refused, table_name, sleep=lambda _: None)
+    with pytest.raises(ClientError):
+        repo.put_readings([reading(T0), reading(T0 + 1000)])
+    assert refused.throttled == {"batch_get_item": 1}

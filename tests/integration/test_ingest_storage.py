@@ -11,12 +11,15 @@ from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 
 from chalicelib import wiring
+from chalicelib.domain.models import Reading
+from chalicelib.domain.rollups import Resolution
 from chalicelib.dynamo.registry import DynamoKeyRepository, DynamoRegistryRepository
 from chalicelib.dynamo.repository import DynamoReadingRepository
 from chalicelib.ingest import files
 from chalicelib.ingest.consumer import Consumer
-from chalicelib.ingest.pipeline import store
+from chalicelib.ingest.pipeline import Writer
 from chalicelib.ingest.ports import ObjectGoneError
+from chalicelib.memory import InMemoryReadingRepository
 from chalicelib.ports import Repositories
 from chalicelib.storage.s3 import S3ObjectStore
 from chalicelib.storage.sqs import SqsQueue
@@ -111,7 +114,7 @@ def test_throttling_and_unprocessed_items_lose_nothing_and_count_nothing_twice(a
     consumer = Consumer(
         objects=S3ObjectStore(aws.s3, aws.bucket),
         queue=SqsQueue(aws.sqs, url=aws.queue_url),
-        store=lambda items, tenant: store(items, tenant, repos=repos),
+        store=Writer(repos=repos),
         budget=files.Budget(),
         chunk_rows=100,
     )
@@ -143,3 +146,66 @@ def test_queue_sends_many_and_large_bodies_in_allowed_batches(aws: Aws) -> None:
     queue.send(bodies)
     received = sorted(json.loads(m["Body"])["n"] for m in aws.receive())
     assert received == list(range(23))
+
+
+def test_a_file_in_several_segments_leaves_every_rollup_as_live_writes_would(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given readings already stored through the API path (rollups refreshed on write)
+    repos = wiring.repositories()
+    live = [
+        Reading(
+            building="b1",
+            room=f"r{i % 3}",
+            sensor_id="s2",
+            ts_ms=(T0 + i * 97) * 1000,
+            temperature=18.0 + i % 5,
+        )
+        for i in range(40)
+    ]
+    repos.readings.put_readings(live)
+    # And a file of 3 rooms x 5 hours of readings 20 s apart in the same hours, with repeats,
+    # read in segments of 400 rows whose rollups are refreshed every 100 touched minutes
+    monkeypatch.setattr(files, "REFRESH_MINUTES", 100)
+    rows = [f"b1,r{i % 3},s1,{T0 + i // 3 * 20},{20 + i % 7 / 10}\n" for i in range(2700)]
+    repeats = rows[100:160]
+    key = "incoming/acme/history.csv"
+    header = "building,room,sensor_id,timestamp,temperature\n"
+    aws.drop(key, (header + "".join(rows + repeats)).encode())
+    # When the file is ingested, continuation after continuation (an invocation per message)
+    for _ in range(20):
+        messages = aws.receive()
+        if not messages:
+            break
+        for message in messages:
+            Consumer(
+                objects=S3ObjectStore(aws.s3, aws.bucket),
+                queue=SqsQueue(aws.sqs, url=aws.queue_url),
+                store=Writer(repos=repos),
+                budget=files.Budget(max_rows=400),
+                chunk_rows=100,
+            ).handle(message["Body"])
+    report = aws.report(key)
+    assert (report["status"], report["stored"], report["duplicates"]) == ("done", 2700, 60)
+    assert report["segments"] == 7
+    # Then every minute and hour rollup equals what writing the same readings live gives
+    reference = InMemoryReadingRepository()
+    reference.put_readings(live)
+    reference.put_readings(
+        [
+            Reading(
+                building="b1",
+                room=f"r{i % 3}",
+                sensor_id="s1",
+                ts_ms=(T0 + i // 3 * 20) * 1000,
+                temperature=20 + i % 7 / 10,
+            )
+            for i in range(2700)
+        ]
+    )
+    for room in ("r0", "r1", "r2"):
+        for resolution in Resolution:
+            window = ("b1", room, resolution, T0 * 1000 - 3_600_000, T0 * 1000 + 7 * 3_600_000)
+            got = repos.readings.rollups(*window)  # type: ignore[attr-defined]
+            assert got == reference.rollups(*window)
+            assert got

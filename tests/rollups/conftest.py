@@ -77,7 +77,7 @@ class Registering:
     def __init__(self, repo: Any, registry: Any) -> None:
         self._repo, self._registry = repo, registry
 
-    def put_readings(self, readings: Any) -> Any:
+    def put_readings(self, readings: Any, **options: Any) -> Any:
         for building, room in sorted({(r.building, r.room) for r in readings}):
             self._registry.create_building(
                 Building(building=building, tenant="t", name=building, metadata={}, created_ms=0)
@@ -85,7 +85,7 @@ class Registering:
             self._registry.create_room(
                 Room(building=building, room=room, name=room, metadata={}, created_ms=0)
             )
-        return self._repo.put_readings(readings)
+        return self._repo.put_readings(readings, **options)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._repo, name)

@@ -14,7 +14,8 @@ from rollup_reference import MINUTE, T0, expected, random_readings, stored
 
 from chalicelib import analytics
 from chalicelib.domain.models import Metric, Reading
-from chalicelib.domain.rollups import HOUR_MS, Resolution, Rollup
+from chalicelib.domain.rollups import HOUR_MS, Resolution, Rollup, RollupLedger
+from chalicelib.memory import InMemoryReadingRepository
 
 HOUR = HOUR_MS
 
@@ -185,3 +186,35 @@ def test_rollup_copy_is_independent_of_the_store(repo: Any) -> None:
     )
     ((_, again),) = repo.rollups("b1", "r1", Resolution.MINUTE, T0, T0 + MINUTE)
     assert again.readings == 1
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_a_bulk_load_with_deferred_rollups_ends_with_the_rollups_of_live_writes(
+    repo: Any, seed: int
+) -> None:
+    # Given readings already stored (rollups current), sparse enough to leave gaps in hours
+    rng = random.Random(seed)
+    live = random_readings(rng, 60, rooms=("r1", "r2"), span_ms=5 * HOUR)
+    repo.put_readings(live)
+    # When a bulk load adds readings to the same hours (some of them repeats), in messy batches,
+    # with its rollups deferred to one refresh
+    bulk = random_readings(rng, 300, rooms=("r1", "r2"), span_ms=5 * HOUR) + live[:15]
+    rng.shuffle(bulk)
+    ledger = RollupLedger()
+    for i in range(0, len(bulk), 37):
+        repo.put_readings(bulk[i : i + 37], deferred=ledger)
+    repo.refresh_rollups(ledger)
+    # Then every minute and hour rollup is what writing them one batch at a time gives
+    reference = InMemoryReadingRepository()
+    reference.put_readings(live)
+    reference.put_readings(bulk)
+    assert not ledger
+    for room in ("r1", "r2"):
+        for resolution in Resolution:
+            window = ("b1", room, resolution, T0 - 2 * HOUR, T0 + 8 * HOUR)
+            assert repo.rollups(*window) == reference.rollups(*window)
+    truth = stored([live, bulk])
+    got = analytics.room_stats(
+        repo, "b1", "r1", metric=Metric.TEMPERATURE, from_ms=T0 - HOUR, to_ms=T0 + 7 * HOUR
+    )
+    assert_matches(got, expected(truth, "r1", Metric.TEMPERATURE, T0 - HOUR, T0 + 7 * HOUR))

@@ -14,7 +14,7 @@ from chalicelib.domain.errors import StorageUnavailableError
 from chalicelib.ingest import files
 from chalicelib.ingest.consumer import Consumer, Message
 from chalicelib.ingest.memory import InMemoryObjectStore, InMemoryQueue
-from chalicelib.ingest.pipeline import store
+from chalicelib.ingest.pipeline import Writer
 
 T0 = 1_735_689_600  # 2025-01-01T00:00:00Z
 HEADER = "building,room,sensor_id,timestamp,temperature,unit,humidity,co2\n"
@@ -38,7 +38,7 @@ class Harness:
         return Consumer(
             objects=self.objects,
             queue=self.queue,
-            store=lambda items, tenant: store(items, tenant, repos=self.repos),
+            store=Writer(repos=self.repos),
             budget=files.Budget(max_rows=self.max_rows),
             chunk_rows=self.chunk_rows,
         )
