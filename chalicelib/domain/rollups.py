@@ -143,29 +143,65 @@ RoomMinute = tuple[str, str, int]  # building, room, minute start
 
 
 class RollupLedger:
-    """The (room, minute)s a bulk load touched, owed a rollup refresh (deferred, done in bulk).
+    """What a bulk load (a file) owes the rollups, and what it knows is not stored yet.
 
     Touched minutes are kept as runs of consecutive minutes per room, so that part grows with the
     runs, not the readings. A minute whose every noted reading was newly stored is "fresh": its
-    readings are kept, so that the refresh can compute it without reading it back when the table
-    held no rollup for it. A minute with a duplicate is "dirty": it is recomputed from the table.
-    `minutes` and `readings` say when a refresh is due (a minute noted twice apart may count
-    twice).
+    readings are kept, so that the refresh can compute it without reading it back. A minute with
+    a duplicate is "dirty": it is recomputed from the table. `minutes` and `readings` say when a
+    refresh is due (a minute noted twice apart may count twice).
+
+    The frontier of a room is the newest instant that may hold a stored reading: the room's latest
+    reading when the load first met the room (looked up by the writer), then also the end of every
+    minute this load refreshed. Minutes that start after it hold nothing but what this ledger
+    notes, so their readings need no duplicate check and their rollups no lookup. A file of
+    newer readings than its rooms hold (a daily export) is then written without reading anything;
+    older or overlapping rows are checked against the table as usual.
     """
 
     def __init__(self) -> None:
         self._runs: dict[tuple[str, str], list[list[int]]] = {}
-        self._fresh: dict[RoomMinute, list[Reading]] = {}
+        self._fresh: dict[RoomMinute, dict[tuple[int, str], Reading]] = {}
         self._dirty: set[RoomMinute] = set()
+        self._frontier: dict[tuple[str, str], int] = {}
         self.minutes = 0
         self.readings = 0
+
+    # -- the frontier -----------------------------------------------------------------------------
+
+    def knows(self, building: str, room: str) -> bool:
+        """Whether the room's frontier is set."""
+        return (building, room) in self._frontier
+
+    def set_frontier(self, building: str, room: str, latest_ms: int | None) -> None:
+        """The room's latest stored reading (None: it has none), looked up by the writer."""
+        self._frontier[(building, room)] = -1 if latest_ms is None else latest_ms
+
+    def beyond(self, building: str, room: str, minute: int) -> bool:
+        """Whether the minute starts after the room's frontier (unknown frontier: no)."""
+        frontier = self._frontier.get((building, room))
+        return frontier is not None and minute > frontier
+
+    def is_new(self, reading: Reading) -> bool | None:
+        """True: surely not stored; False: a duplicate of a reading this load stored; None: ask
+        the table."""
+        minute = floor_to(reading.ts_ms, MINUTE_MS)
+        if not self.beyond(reading.building, reading.room, minute):
+            return None
+        key = (reading.building, reading.room, minute)
+        if key in self._dirty:
+            return None
+        fresh = self._fresh.get(key)
+        return fresh is None or (reading.ts_ms, reading.sensor_id) not in fresh
+
+    # -- touched minutes --------------------------------------------------------------------------
 
     def add(self, stored: Iterable[Reading], duplicates: Iterable[Reading] = ()) -> None:
         """Note the minutes of readings just stored and of readings found to be duplicates."""
         for reading in stored:
             key = self._note(reading)
             if key not in self._dirty:
-                self._fresh.setdefault(key, []).append(reading)
+                self._fresh.setdefault(key, {})[(reading.ts_ms, reading.sensor_id)] = reading
                 self.readings += 1
         for reading in duplicates:
             key = self._note(reading)
@@ -187,7 +223,8 @@ class RollupLedger:
 
     def fresh(self, building: str, room: str, minute: int) -> list[Reading] | None:
         """The minute's readings if it is fresh (all newly stored), else None."""
-        return self._fresh.get((building, room, minute))
+        found = self._fresh.get((building, room, minute))
+        return None if found is None else list(found.values())
 
     def noted(self, building: str, room: str, minute: int) -> bool:
         """Whether the minute was touched (fresh or dirty); runs also span untouched minutes."""
@@ -222,7 +259,11 @@ class RollupLedger:
         return merged
 
     def clear(self) -> None:
-        """Forget everything noted (after a refresh)."""
+        """Forget the touched minutes (after their refresh); the frontiers move past them."""
+        for place, runs in self._runs.items():
+            if place in self._frontier:
+                last = max(end for _, end in runs) + MINUTE_MS - 1
+                self._frontier[place] = max(self._frontier[place], last)
         self._runs.clear()
         self._fresh.clear()
         self._dirty.clear()

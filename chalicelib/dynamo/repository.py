@@ -104,7 +104,9 @@ class DynamoReadingRepository:
             key = key_tuple(reading_key(reading))
             unique.setdefault(key, reading)
         in_request_duplicates = len(readings) - len(unique)
-        if len(unique) == 1:
+        if deferred is not None:
+            new, old = self._put_noting(unique, deferred)
+        elif len(unique) == 1:
             (reading,) = unique.values()
             stored = self._put_if_absent(reading)
             new, old = ([reading], []) if stored else ([], [reading])
@@ -113,13 +115,36 @@ class DynamoReadingRepository:
             new = [r for k, r in unique.items() if k not in existing]
             old = [r for k, r in unique.items() if k in existing]
             self.batch_write([self._item(r) for r in new])
-        result = WriteResult(accepted=len(new), duplicates=in_request_duplicates + len(old))
         # Duplicates too: a retry after a crash between the raw and the rollup write repairs it.
-        if deferred is not None:
-            deferred.add(new, old)
-        else:
+        if deferred is None:
             self._rollups.refresh(list(unique.values()))
-        return result
+        return WriteResult(accepted=len(new), duplicates=in_request_duplicates + len(old))
+
+    def _put_noting(
+        self, unique: dict[tuple[str, str], Reading], ledger: RollupLedger
+    ) -> tuple[list[Reading], list[Reading]]:
+        """Bulk write: readings past their room's frontier skip the duplicate check (nothing is
+        stored there but what the ledger noted); the rest are checked with BatchGetItem. Their
+        minutes go to the ledger. Return (stored, duplicates)."""
+        for building, room in {(r.building, r.room) for r in unique.values()}:
+            if not ledger.knows(building, room):
+                latest = self.latest(building, room)
+                ledger.set_frontier(building, room, latest.ts_ms if latest else None)
+        new: list[Reading] = []
+        old: list[Reading] = []
+        ask: dict[tuple[str, str], Reading] = {}
+        for key, reading in unique.items():
+            verdict = ledger.is_new(reading)
+            if verdict is None:
+                ask[key] = reading
+            else:
+                (new if verdict else old).append(reading)
+        existing = self._existing_keys(list(ask)) if ask else set()
+        for key, reading in ask.items():
+            (old if key in existing else new).append(reading)
+        self.batch_write([self._item(r) for r in new])
+        ledger.add(new, old)
+        return new, old
 
     def refresh_rollups(self, ledger: RollupLedger) -> None:
         """Recompute the rollups of the ledger's minutes and their hours in bulk; clear it."""

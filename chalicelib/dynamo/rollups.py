@@ -200,11 +200,12 @@ class DynamoRollups:
         """Recompute the ledger's minutes and their hours, written with BatchWriteItem.
 
         Per room and run of minutes: one BatchGetItem of the stored minute rollups of the run's
-        hours; a fresh minute (all its readings new) with no stored rollup is computed from the
-        ledger's readings, every other touched minute from the table (one Query for the run);
-        the hours are then recomputed in memory. For bulk loads (files): no reading is read back
-        when the minutes were new, and 25 rollups go in each write call, instead of a Query and
-        a conditional PUT per minute. These writes are not guarded: a live writer adding a
+        hours (those before the room's frontier: later ones cannot exist); a fresh minute (all
+        its readings new) with no stored rollup is computed from the ledger's readings, every
+        other touched minute from the table (one Query for the run); the hours are then
+        recomputed in memory. For bulk loads (files): no reading is read back when the minutes
+        were new, and 25 rollups go in each write call, instead of a Query and a conditional PUT
+        per minute. These writes are not guarded: a live writer adding a
         reading to one of these minutes while the refresh runs can leave that minute one reading
         short until its next write (see docs/decisions.md).
         """
@@ -261,10 +262,12 @@ class DynamoRollups:
         every = range(first_hour, last_hour + HOUR_MS, MINUTE_MS)
         pk = {"S": keys.room_pk(building, room)}
         # No other run of this refresh writes these minutes: the ledger gives each hour to one.
+        # Past the room's frontier nothing is stored but what the ledger noted: not looked up.
+        wanted = [m for m in every if not ledger.beyond(building, room, m)]
         stored = dict(
             item_rollup(item)
             for item in self._batch_get(
-                [{"pk": pk, "sk": {"S": keys.minute_sk(m)}} for m in every], consistent=True
+                [{"pk": pk, "sk": {"S": keys.minute_sk(m)}} for m in wanted], consistent=True
             )
         )
         computed: dict[int, Rollup] = {}

@@ -209,3 +209,80 @@ def test_a_file_in_several_segments_leaves_every_rollup_as_live_writes_would(
             got = repos.readings.rollups(*window)  # type: ignore[attr-defined]
             assert got == reference.rollups(*window)
             assert got
+
+
+class CountingDynamo:
+    """A DynamoDB client that counts what is read: BatchGetItem keys by kind, and Queries."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.reading_keys = 0
+        self.rollup_keys = 0
+        self.queries: list[dict[str, Any]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        for request in RequestItems.values():
+            for key in request["Keys"]:
+                if key["sk"]["S"].startswith("m#"):
+                    self.rollup_keys += 1
+                else:
+                    self.reading_keys += 1
+        return dict(self._client.batch_get_item(RequestItems=RequestItems))
+
+    def query(self, **kwargs: Any) -> dict[str, Any]:
+        self.queries.append(kwargs)
+        return dict(self._client.query(**kwargs))
+
+
+def test_a_file_newer_than_its_rooms_history_is_written_without_reading_it_back(
+    aws: Aws,
+) -> None:
+    # Given rooms with 10 minutes of history, and an export of the 8 hours that follow
+    counting = CountingDynamo(wiring.aws_client("dynamodb"))
+    registry = wiring.repositories().registry
+    repos = Repositories(
+        readings=DynamoReadingRepository(counting, aws.table, sleep=lambda _: None),
+        registry=registry,
+        keys=wiring.repositories().keys,
+    )
+    history = [
+        Reading(
+            building="b1",
+            room=f"r{i % 4}",
+            sensor_id="s1",
+            ts_ms=(T0 + i * 15) * 1000,
+            temperature=19.0,
+        )
+        for i in range(40)
+    ]
+    repos.readings.put_readings(history)
+    counting.queries.clear()
+    counting.reading_keys = counting.rollup_keys = 0
+    start = T0 + 40 * 15
+    rows = "".join(f"b1,r{i % 4},s1,{start + i * 15},21.5\n" for i in range(2000))
+    key = "incoming/acme/export.csv"
+    aws.drop(key, ("building,room,sensor_id,timestamp,temperature\n" + rows).encode())
+    # When it is ingested
+    consumer = Consumer(
+        objects=S3ObjectStore(aws.s3, aws.bucket),
+        queue=SqsQueue(aws.sqs, url=aws.queue_url),
+        store=Writer(repos=repos),
+        budget=files.Budget(),
+        chunk_rows=250,
+    )
+    for message in aws.receive():
+        consumer.handle(message["Body"])
+    # Then every row is stored and none was looked up: one latest-reading Query per room, and
+    # only the stored minutes of the hour it shares with the history
+    assert aws.report(key)["stored"] == 2000
+    assert counting.reading_keys == 0
+    assert [q.get("Limit") for q in counting.queries] == [1] * 4
+    assert 0 < counting.rollup_keys <= 4 * 60
+    # And the rollups are those of all the readings
+    hours = repos.readings.rollups(  # type: ignore[attr-defined]
+        "b1", "r1", Resolution.HOUR, T0 * 1000 - 3_600_000, T0 * 1000 + 10 * 3_600_000
+    )
+    assert sum(r.readings for _, r in hours) == 510

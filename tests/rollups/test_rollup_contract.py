@@ -218,3 +218,34 @@ def test_a_bulk_load_with_deferred_rollups_ends_with_the_rollups_of_live_writes(
         repo, "b1", "r1", metric=Metric.TEMPERATURE, from_ms=T0 - HOUR, to_ms=T0 + 7 * HOUR
     )
     assert_matches(got, expected(truth, "r1", Metric.TEMPERATURE, T0 - HOUR, T0 + 7 * HOUR))
+
+
+def test_a_bulk_load_repeating_its_own_readings_across_refreshes_counts_each_once(
+    repo: Any,
+) -> None:
+    # Given an empty room and a load in time order that repeats some of its own readings (with
+    # other values), before and after a refresh in the middle
+    first = [
+        Reading(building="b1", room="r1", sensor_id="s", ts_ms=T0 + i * 20_000, temperature=20.0)
+        for i in range(90)
+    ]
+    second = [replace(r, ts_ms=r.ts_ms + 90 * 20_000) for r in first]
+    ledger = RollupLedger()
+    results = [repo.put_readings(first[:60], deferred=ledger)]
+    results.append(
+        repo.put_readings([*first[50:], replace(first[0], temperature=99.0)], deferred=ledger)
+    )
+    repo.refresh_rollups(ledger)
+    results.append(
+        repo.put_readings([replace(first[70], temperature=99.0), *second], deferred=ledger)
+    )
+    repo.refresh_rollups(ledger)
+    # Then each reading was stored once, with its first value
+    assert [(r.accepted, r.duplicates) for r in results] == [(60, 0), (30, 11), (90, 1)]
+    stored_now = repo.window("b1", "r1", T0 - 1, T0 + HOUR)
+    assert len(stored_now) == 180 and {r.temperature for r in stored_now} == {20.0}
+    # And the rollups count each once
+    hours = repo.rollups("b1", "r1", Resolution.HOUR, T0 - HOUR, T0 + 2 * HOUR)
+    assert sum(r.readings for _, r in hours) == 180
+    minutes = repo.rollups("b1", "r1", Resolution.MINUTE, T0 - HOUR, T0 + 2 * HOUR)
+    assert [r.readings for _, r in minutes] == [3] * 60
