@@ -228,17 +228,25 @@ def room_series(
     starts, edges = series_edges(from_ms, to_ms, INTERVAL_MS[interval])
     buckets = collect(repo, building, room, edges)
     return {
-        "building": building,
-        "room": room,
-        "metric": metric.value,
-        "unit": metric_unit(metric, unit),
+        **_heading(metric, unit, from_ms, to_ms, building=building, room=room),
         "interval": interval.value,
-        "from": format_ms(from_ms),
-        "to": format_ms(to_ms),
         "buckets": [
             bucket_json(s, b.metric(metric), metric, unit)
             for s, b in zip(starts, buckets, strict=True)
         ],
+    }
+
+
+def _heading(
+    metric: Metric, unit: TemperatureUnit, from_ms: int, to_ms: int, **place: str
+) -> dict[str, Any]:
+    """What every series and statistics answer starts with: the place, metric, unit, period."""
+    return {
+        **place,
+        "metric": metric.value,
+        "unit": metric_unit(metric, unit),
+        "from": format_ms(from_ms),
+        "to": format_ms(to_ms),
     }
 
 
@@ -257,12 +265,7 @@ def room_stats(
     _check_period(from_ms, to_ms)
     (rollup,) = collect(repo, building, room, [from_ms, to_ms])
     return {
-        "building": building,
-        "room": room,
-        "metric": metric.value,
-        "unit": metric_unit(metric, unit),
-        "from": format_ms(from_ms),
-        "to": format_ms(to_ms),
+        **_heading(metric, unit, from_ms, to_ms, building=building, room=room),
         **Stats.of(rollup, metric).to_json(metric, unit, band),
     }
 
@@ -307,11 +310,7 @@ def building_stats(
         for room in repo.rooms_of(building)
     }
     return {
-        "building": building,
-        "metric": metric.value,
-        "unit": metric_unit(metric, unit),
-        "from": format_ms(from_ms),
-        "to": format_ms(to_ms),
+        **_heading(metric, unit, from_ms, to_ms, building=building),
         "building_stats": combine_rooms(per_room, metric, unit, band),
         "rooms": [
             {"room": room, **stats.to_json(metric, unit, band)} for room, stats in per_room.items()

@@ -27,7 +27,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,7 @@ class Emulator:
 
     port: int
     server: Any = None
+    unpatch: Callable[[], None] = lambda: None
 
     @property
     def endpoint(self) -> str:
@@ -83,7 +84,7 @@ class Emulator:
 
         from infra.emulator import patch_moto
 
-        patch_moto()
+        self.unpatch = patch_moto()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.server = ThreadedMotoServer(ip_address=LOCALHOST, port=self.port, verbose=False)
         self.server.start()
@@ -94,6 +95,7 @@ class Emulator:
         if self.server is not None:
             self.server.stop()
             self.server = None
+            self.unpatch()
 
 
 def start_emulator_process(port: int) -> subprocess.Popen[bytes]:

@@ -140,6 +140,7 @@ class Rollup:
 
 RoomRun = tuple[str, str, int, int]  # building, room, first and last minute start (inclusive)
 RoomMinute = tuple[str, str, int]  # building, room, minute start
+CONTENDED = 2**62  # a frontier no minute lies beyond
 
 
 class RollupLedger:
@@ -151,12 +152,14 @@ class RollupLedger:
     a duplicate is "dirty": it is recomputed from the table. `minutes` and `readings` say when a
     refresh is due (a minute noted twice apart may count twice).
 
-    The frontier of a room is the newest instant that may hold a stored reading: the room's latest
-    reading when the load first met the room (looked up by the writer), then also the end of every
-    minute this load refreshed. Minutes that start after it hold nothing but what this ledger
-    notes, so their readings need no duplicate check and their rollups no lookup. A file of
-    newer readings than its rooms hold (a daily export) is then written without reading anything;
-    older or overlapping rows are checked against the table as usual.
+    The frontier of a room is the newest instant that may hold a reading this load did not store:
+    the room's latest reading when the load first met it (a consistent lookup by the writer),
+    moved past every minute this load refreshed. Readings in minutes after it need no duplicate
+    check against the table. A refresh that finds another writer's rollup past the frontier
+    marks the room contended: from then on its readings are all checked. A file of newer
+    readings than its rooms hold (a daily export) is written without reading any reading back;
+    older rows are checked as usual. (Two loads storing the same new readings of one room at the
+    same time can both count them until one of them refreshes: see docs/decisions.md.)
     """
 
     def __init__(self) -> None:
@@ -168,6 +171,10 @@ class RollupLedger:
         self.readings = 0
 
     # -- the frontier -----------------------------------------------------------------------------
+
+    def contend(self, building: str, room: str) -> None:
+        """Another writer is storing past the room's frontier: check every reading from now on."""
+        self._frontier[(building, room)] = CONTENDED
 
     def knows(self, building: str, room: str) -> bool:
         """Whether the room's frontier is set."""

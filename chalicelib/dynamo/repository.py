@@ -78,7 +78,7 @@ class DynamoReadingRepository:
         self._max_attempts = max_attempts
         self._sleep = sleep
         self._concurrency = concurrency
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool = ThreadPoolExecutor(concurrency, "dynamo") if concurrency > 1 else None
         self._rollups = DynamoRollups(
             client,
             table_name,
@@ -128,8 +128,7 @@ class DynamoReadingRepository:
         minutes go to the ledger. Return (stored, duplicates)."""
         for building, room in {(r.building, r.room) for r in unique.values()}:
             if not ledger.knows(building, room):
-                latest = self.latest(building, room)
-                ledger.set_frontier(building, room, latest.ts_ms if latest else None)
+                self._set_frontier(ledger, building, room)
         new: list[Reading] = []
         old: list[Reading] = []
         ask: dict[tuple[str, str], Reading] = {}
@@ -151,6 +150,11 @@ class DynamoReadingRepository:
         self._rollups.refresh_bulk(ledger)
         ledger.clear()
 
+    def _set_frontier(self, ledger: RollupLedger, building: str, room: str) -> None:
+        # Consistent: a segment starts right after the previous one's last write.
+        latest = self.latest(building, room, consistent=True)
+        ledger.set_frontier(building, room, latest.ts_ms if latest else None)
+
     def _item(self, reading: Reading) -> Item:
         expires = reading.ts_ms // 1000 + self._retention_s if self._retention_s else None
         return reading_item(reading, expires)
@@ -171,7 +175,9 @@ class DynamoReadingRepository:
 
     def _existing_keys(self, wanted: list[tuple[str, str]]) -> set[tuple[str, str]]:
         request_keys = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in wanted]
-        return {key_tuple(i) for i in self._batch_get(request_keys, projection="pk, sk")}
+        # Consistent: a retry may follow the write it repeats within a second.
+        found = self._batch_get(request_keys, projection="pk, sk", consistent=True)
+        return {key_tuple(i) for i in found}
 
     def _batch_get(
         self, request_keys: list[Item], *, projection: str | None = None, consistent: bool = False
@@ -225,11 +231,9 @@ class DynamoReadingRepository:
     def _each(self, work: Callable[[C], R], chunks: list[C]) -> Iterator[R]:
         """`work` over the chunks: in turn, or `concurrency` at a time (boto3 clients are
         thread-safe). Requests overlap their round trips; the first error is raised."""
-        if self._concurrency <= 1 or len(chunks) <= 1:
+        if self._pool is None or len(chunks) <= 1:
             yield from map(work, chunks)
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="dynamo")
         yield from self._pool.map(work, chunks)
 
     def _call(self, operation: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
@@ -277,10 +281,11 @@ class DynamoReadingRepository:
         )
         return [item_reading(i) for i in items]
 
-    def latest(self, building: str, room: str) -> Reading | None:
+    def latest(self, building: str, room: str, *, consistent: bool = False) -> Reading | None:
         """The newest reading: a reverse Query with Limit 1."""
         response = self._call(
             self._client.query,
+            ConsistentRead=consistent,
             TableName=self._table,
             KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
             ExpressionAttributeValues={

@@ -123,6 +123,18 @@ def runs(periods: Sequence[RoomMinute], width: int) -> list[Run]:
     return merged
 
 
+def _groups(minutes: Sequence[int], gap: int = HOUR_MS) -> list[tuple[int, int]]:
+    """Sorted minutes as (first, last) groups: a new group where they lie more than `gap` apart
+    (one Query per group reads no long stretch of untouched readings)."""
+    groups: list[tuple[int, int]] = []
+    for minute in minutes:
+        if groups and minute - groups[-1][1] <= gap:
+            groups[-1] = (groups[-1][0], minute)
+        else:
+            groups.append((minute, minute))
+    return groups
+
+
 def seed_items(readings: Sequence[Reading], *, rooms: bool = True) -> list[Item]:
     """Rollup and room-index items of a bulk load, computed once in memory (benchmarks, imports).
 
@@ -199,10 +211,10 @@ class DynamoRollups:
     def refresh_bulk(self, ledger: RollupLedger) -> None:
         """Recompute the ledger's minutes and their hours, written with BatchWriteItem.
 
-        Per room and run of minutes: one BatchGetItem of the stored minute rollups of the run's
-        hours (those before the room's frontier: later ones cannot exist); a fresh minute (all
-        its readings new) with no stored rollup is computed from the ledger's readings, every
-        other touched minute from the table (one Query for the run); the hours are then
+        Per room and run of minutes: one consistent BatchGetItem of the stored minute rollups of
+        the run's hours; a fresh minute (all its readings new) with no stored rollup is computed
+        from the ledger's readings, every other touched minute from the table (a Query per group
+        of such minutes); a stored rollup of as many readings or more is kept; the hours are then
         recomputed in memory. For bulk loads (files): no reading is read back when the minutes
         were new, and 25 rollups go in each write call, instead of a Query and a conditional PUT
         per minute. These writes are not guarded: a live writer adding a
@@ -262,14 +274,16 @@ class DynamoRollups:
         every = range(first_hour, last_hour + HOUR_MS, MINUTE_MS)
         pk = {"S": keys.room_pk(building, room)}
         # No other run of this refresh writes these minutes: the ledger gives each hour to one.
-        # Past the room's frontier nothing is stored but what the ledger noted: not looked up.
-        wanted = [m for m in every if not ledger.beyond(building, room, m)]
+        # Every minute of the hours is looked up: a rollup another writer stored meanwhile sends
+        # its minute back to the table.
         stored = dict(
             item_rollup(item)
             for item in self._batch_get(
-                [{"pk": pk, "sk": {"S": keys.minute_sk(m)}} for m in wanted], consistent=True
+                [{"pk": pk, "sk": {"S": keys.minute_sk(m)}} for m in every], consistent=True
             )
         )
+        if any(ledger.beyond(building, room, m) for m in stored):
+            ledger.contend(building, room)  # not this load's rollup: someone else writes here
         computed: dict[int, Rollup] = {}
         reread: list[int] = []
         for minute in range(first, last + 1, MINUTE_MS):
@@ -278,10 +292,16 @@ class DynamoRollups:
                 computed[minute] = Rollup.of_readings(fresh, whole_minute=True)
             elif ledger.noted(building, room, minute):
                 reread.append(minute)
-        if reread:
-            from_table = self._minute_rollups(building, room, reread[0], reread[-1])
-            computed.update((m, from_table[m]) for m in reread)
-        computed = {m: rollup for m, rollup in computed.items() if rollup.readings}
+        for low, high in _groups(reread):
+            from_table = self._minute_rollups(building, room, low, high)
+            computed.update((m, from_table[m]) for m in reread if low <= m <= high)
+        # As the guard of live writes does: a stored rollup of as many readings or more stays
+        # (raw readings past their retention are gone; their rollups are not).
+        computed = {
+            m: rollup
+            for m, rollup in computed.items()
+            if rollup.readings and (m not in stored or stored[m].readings < rollup.readings)
+        }
         minutes = {**stored, **computed}
         items = [
             rollup_item(building, room, keys.minute_sk(m), rollup, hour=False)

@@ -77,15 +77,31 @@ def pages(client: Any, table: str, query: dict[str, Any]) -> list[dict[str, Any]
         kwargs["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
 
-def test_a_patched_query_answers_exactly_what_moto_answers(table: tuple[Any, str]) -> None:
+def test_a_patched_query_answers_exactly_what_moto_answers(
+    table: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.dynamodb.models.table import Table
+
     client, name = table
+    assert not getattr(Table.query, "partition_only", False), "moto is patched already"
     plain = [pages(client, name, q) for q in queries()]
+    whole_table_sorts: list[int] = []
+    original = Table.all_items
+
+    def counting(self: Any) -> Any:
+        whole_table_sorts.append(1)
+        return original(self)
+
+    monkeypatch.setattr(Table, "all_items", counting)
     undo = patch_moto()
     try:
         patched = [pages(client, name, q) for q in queries()]
+        assert whole_table_sorts == [], "a base-table Query still sorted the whole table"
         scan = client.scan(TableName=name, Select="COUNT")["Count"]
+        assert whole_table_sorts, "a scan must still see the whole table"
     finally:
         undo()
+    assert Table.all_items is counting
     assert patched == plain
     assert any(len(p) > 1 for p in plain), "no query paged: the test data is too small"
     assert scan == client.scan(TableName=name, Select="COUNT")["Count"]

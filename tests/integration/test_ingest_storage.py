@@ -244,7 +244,9 @@ def test_a_file_newer_than_its_rooms_history_is_written_without_reading_it_back(
     counting = CountingDynamo(wiring.aws_client("dynamodb"))
     registry = wiring.repositories().registry
     repos = Repositories(
-        readings=DynamoReadingRepository(counting, aws.table, sleep=lambda _: None),
+        readings=DynamoReadingRepository(
+            counting, aws.table, sleep=lambda _: None, rollup_threads=1
+        ),
         registry=registry,
         keys=wiring.repositories().keys,
     )
@@ -276,11 +278,12 @@ def test_a_file_newer_than_its_rooms_history_is_written_without_reading_it_back(
     for message in aws.receive():
         consumer.handle(message["Body"])
     # Then every row is stored and none was looked up: one latest-reading Query per room, and
-    # only the stored minutes of the hour it shares with the history
+    # one rollup lookup per minute of the 9 hours each room's rows touch (hour rollups are
+    # rebuilt from them), no reading read back
     assert aws.report(key)["stored"] == 2000
     assert counting.reading_keys == 0
     assert [q.get("Limit") for q in counting.queries] == [1] * 4
-    assert 0 < counting.rollup_keys <= 4 * 60
+    assert counting.rollup_keys == 4 * 9 * 60
     # And the rollups are those of all the readings
     hours = repos.readings.rollups(  # type: ignore[attr-defined]
         "b1", "r1", Resolution.HOUR, T0 * 1000 - 3_600_000, T0 * 1000 + 10 * 3_600_000

@@ -27,7 +27,7 @@ from chalicelib.dynamo.keys import READINGS_HIGH
 
 from .conftest import Api
 from .faults import FaultInjector
-from .support import Key, close, first_wins, window_mean
+from .support import Key, assert_rollups_agree, close, first_wins, window_mean
 
 BATCH = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -237,6 +237,8 @@ def test_faulted_ingest_stores_every_valid_reading_once(
         assert close(stats["average"], mean)
     paged = _page_all(api, ROOMS[0], end_ms)
     assert len(paged) == len(set(paged)) == sum(k[:2] == ROOMS[0] for k in workload.values)
+    # And: the rollups behind series and statistics count every stored reading once
+    assert_rollups_agree(workload.values, ROOMS)
 
 
 def _page_all(api: Api, place: tuple[str, str], end_ms: int) -> list[tuple[str, str]]:

@@ -28,8 +28,8 @@ from chalicelib import wiring
 
 from .conftest import _all_items_sorted_once
 from .faults import ErrorShape, FaultInjector
-from .support import Key, close
-from .test_fault_ingest import Workload, make_workload, stored_readings
+from .support import Key, assert_rollups_agree, close
+from .test_fault_ingest import ROOMS, Workload, make_workload, stored_readings
 
 if TYPE_CHECKING:
     from tests.ingest_fixtures import Aws
@@ -232,6 +232,9 @@ def test_faulted_file_and_message_ingest_stores_every_valid_reading_once(
     # And: nothing was dead-lettered, and the queue is empty
     assert not aws.sqs.receive_message(QueueUrl=aws.dlq_url, WaitTimeSeconds=0).get("Messages")
     assert not aws.receive()
+
+    # And: the rollups behind series and statistics count every stored reading once
+    assert_rollups_agree(workload.values, ROOMS)
 
 
 def _attach_faults() -> dict[str, FaultInjector]:

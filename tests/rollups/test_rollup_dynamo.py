@@ -7,7 +7,7 @@ from typing import Any
 from rollup_reference import T0
 
 from chalicelib.domain.models import Reading
-from chalicelib.domain.rollups import HOUR_MS, Resolution, Rollup
+from chalicelib.domain.rollups import HOUR_MS, Resolution, Rollup, RollupLedger
 from chalicelib.dynamo import keys
 from chalicelib.dynamo.items import reading_item
 from chalicelib.dynamo.repository import DynamoReadingRepository
@@ -73,3 +73,62 @@ def test_a_rollup_query_reads_no_reading_items(aws: dict[str, Any]) -> None:
     minutes = repo.rollups("b1", "r1", Resolution.MINUTE, T0, T0 + HOUR_MS)
     assert len(minutes) == 5
     assert scanned == [5]
+
+
+def sensor_readings(sensor: str, start: int, n: int, step: int = 20_000) -> list[Reading]:
+    return [
+        Reading(building="b1", room="r1", sensor_id=sensor, ts_ms=start + i * step, temperature=t)
+        for i, t in enumerate(range(n))
+    ]
+
+
+def test_two_loads_of_one_room_at_once_end_with_rollups_of_both(aws: dict[str, Any]) -> None:
+    # Given two files of the same room and hours (two gateways), loaded at the same time, each
+    # past the room's history as it first looked
+    repo = make_repo(aws)
+    repo.put_readings(sensor_readings("old", T0 - HOUR_MS, 30))
+    one, two = RollupLedger(), RollupLedger()
+    gateway_a = sensor_readings("a", T0, 360)  # 2 hours, one every 20 s
+    gateway_b = sensor_readings("b", T0 + 30_000, 360)
+    # When their chunks and refreshes interleave
+    repo.put_readings(gateway_a[:180], deferred=one)
+    repo.put_readings(gateway_b[:180], deferred=two)
+    repo.refresh_rollups(one)
+    repo.put_readings(gateway_a[180:], deferred=one)
+    repo.refresh_rollups(two)  # finds the first load's rollups where it wrote
+    repo.put_readings(gateway_b[180:], deferred=two)
+    repo.refresh_rollups(one)
+    repo.refresh_rollups(two)
+    # Then every minute and hour holds the readings of both loads and of the history
+    window = (T0 - HOUR_MS - T0 % HOUR_MS, T0 + 4 * HOUR_MS)
+    hours = repo.rollups("b1", "r1", Resolution.HOUR, *window)
+    assert sum(r.readings for _, r in hours) == 750
+    minutes = repo.rollups("b1", "r1", Resolution.MINUTE, *window)
+    assert sum(r.readings for _, r in minutes) == 750
+    for start, rollup in minutes:
+        expected = sum(
+            start <= r.ts_ms < start + 60_000
+            for r in gateway_a + gateway_b + sensor_readings("old", T0 - HOUR_MS, 30)
+        )
+        assert rollup.readings == expected, start
+
+
+def test_a_bulk_refresh_never_shrinks_a_rollup_whose_raw_readings_expired(
+    aws: dict[str, Any],
+) -> None:
+    # Given a minute of 6 readings whose raw items then expired (TTL), its rollup kept
+    repo = make_repo(aws)
+    repo.put_readings(readings(6))
+    for r in readings(6)[1:]:
+        aws["dynamodb"].delete_item(
+            TableName=aws["table"],
+            Key={"pk": {"S": keys.room_pk("b1", "r1")}, "sk": {"S": keys.reading_sk(r.ts_ms, "s")}},
+        )
+    # When a file brings the minute's first reading again (a duplicate: the minute is re-read)
+    ledger = RollupLedger()
+    assert repo.put_readings(readings(1), deferred=ledger).duplicates == 1
+    repo.refresh_rollups(ledger)
+    # Then the minute still counts its 6 readings
+    minute = T0 - T0 % 60_000
+    (_, kept), *_ = repo.rollups("b1", "r1", Resolution.MINUTE, minute, minute + 60_000)
+    assert kept.readings == 6

@@ -76,3 +76,32 @@ def test_a_minute_is_fresh_until_one_of_its_readings_turns_out_a_duplicate() -> 
     assert ledger.fresh("b1", "r1", T0 + MIN) is not None
     assert not ledger.noted("b1", "r1", T0 + 2 * MIN)
     assert ledger.readings == 1
+
+
+def test_readings_past_the_frontier_are_new_unless_this_load_stored_them() -> None:
+    ledger = RollupLedger()
+    assert ledger.is_new(reading(T0)) is None  # no frontier yet: ask the table
+    ledger.set_frontier("b1", "r1", T0 + 90_000)  # latest stored reading at 10:01:30
+    assert ledger.is_new(reading(T0 + 90_001)) is None  # same minute as the latest: ask
+    assert ledger.is_new(reading(T0 + 2 * MIN)) is True
+    ledger.add([reading(T0 + 2 * MIN)])
+    assert ledger.is_new(reading(T0 + 2 * MIN)) is False  # this load stored it
+    assert ledger.is_new(reading(T0 + 2 * MIN + 5)) is True
+
+
+def test_a_refresh_moves_the_frontier_past_what_this_load_stored() -> None:
+    ledger = RollupLedger()
+    ledger.set_frontier("b1", "r1", None)
+    ledger.add([reading(T0 + 5 * MIN), reading(T0 + 9 * MIN)])
+    ledger.clear()
+    assert ledger.is_new(reading(T0 + 9 * MIN + 1)) is None  # refreshed: now in the table
+    assert ledger.is_new(reading(T0 + 10 * MIN)) is True
+
+
+def test_a_contended_room_has_every_reading_checked() -> None:
+    ledger = RollupLedger()
+    ledger.set_frontier("b1", "r1", T0)
+    ledger.contend("b1", "r1")
+    ledger.clear()
+    assert ledger.is_new(reading(T0 + 1000 * HOUR_MS)) is None
+    assert not ledger.beyond("b1", "r1", T0 + 1000 * HOUR_MS)
