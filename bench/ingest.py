@@ -1,6 +1,6 @@
 """Benchmark of bulk ingestion (issue 4): a CSV through the whole pipeline vs raw BatchWriteItem.
 
-    python -m bench.ingest    # rows: ROOMTEMP_BENCH_INGEST_ROWS (default 100,000; issue: 1,000,000)
+    python -m bench.ingest    # rows: ROOMTEMP_BENCH_INGEST_ROWS (default 1,000,000, ~30 min)
 
 moto's server runs in this process on a free port (real HTTP). Each measured run is a separate
 child process, so its peak RSS (VmHWM) is the import's own, not the emulator's:
@@ -153,7 +153,7 @@ def run() -> dict[str, float]:
     from infra.local import FAKE_CREDENTIALS, Emulator, create_ingest_resources, free_port
     from infra.tables import create_table
 
-    rows = int(os.environ.get("ROOMTEMP_BENCH_INGEST_ROWS", "100000"))
+    rows = int(os.environ.get("ROOMTEMP_BENCH_INGEST_ROWS", "1000000"))
     for key, value in FAKE_CREDENTIALS.items():
         os.environ.setdefault(key, value)
     emulator = Emulator(free_port()).start()
