@@ -27,6 +27,25 @@ def _all_items_sorted_once(self: Any) -> list[Any]:
     return sorted(items, key=key)
 
 
+def fast_moto() -> None:
+    """Queries read their partition only (the embedded emulator's patch, infra/emulator.py),
+    scans sort once: the emulator's speed, not the code under test, set these runs' length.
+    Undone at the end of the test."""
+    from infra.emulator import patch_moto
+
+    _undo.append(patch_moto())
+
+
+_undo: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _unpatch_moto() -> Iterator[None]:
+    yield
+    while _undo:
+        _undo.pop()()
+
+
 @pytest.fixture
 def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh moto table (from infra/table.json) that the app's wiring points at; its name."""
@@ -38,6 +57,7 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
     # Our table always has a range key, so moto's hash-only branch is never needed.
     monkeypatch.setattr(Table, "all_items", _all_items_sorted_once)
+    fast_moto()
 
     name = f"roomtemp-rel-{uuid.uuid4().hex[:12]}"
     monkeypatch.setenv("ROOMTEMP_TABLE_NAME", name)

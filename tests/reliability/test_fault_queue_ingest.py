@@ -1,11 +1,11 @@
 """S3 files and SQS messages ingested while DynamoDB, S3 and SQS fail: nothing lost or doubled.
 
-The workload of test_fault_ingest (ROOMTEMP_FAULT_QUEUE_READINGS, default 6,000; `make faults`:
-100,000; ~2% invalid, ~5% resent) goes out in batches of 1000: even batches as files dropped
-under incoming/acme/ (CSV and NDJSON in turn; the bucket notifies the ingest queue), odd batches as
-readings messages of 100 on the queue. This test plays Lambda's SQS poller: it receives up to 10
-messages, calls the app's own "ingest" handler with them, deletes the ones it handled and makes
-the failed ones visible again at once, as SQS redelivers them, until the queue is empty.
+The workload of test_fault_ingest (ROOMTEMP_FAULT_QUEUE_READINGS, default 3,000 in make test;
+`make faults`: 30,000; ~2% invalid, ~5% resent) goes out in batches of 1000: even batches as files
+dropped under incoming/acme/ (CSV and NDJSON in turn; the bucket notifies the ingest queue), odd
+batches as readings messages of 100 on the queue. This test plays Lambda's SQS poller: it receives
+up to 10 messages, calls the app's own "ingest" handler with them, deletes the ones it handled and
+makes the failed ones visible again at once, as SQS redelivers them, until the queue is empty.
 
 Meanwhile the app's DynamoDB client fails ROOMTEMP_FAULT_RATE of its attempts and
 ROOMTEMP_FAULT_CALL_RATE of its calls outright (and holds back batch-write items), and its S3 and
@@ -26,7 +26,7 @@ import pytest
 
 from chalicelib import wiring
 
-from .conftest import _all_items_sorted_once
+from .conftest import _all_items_sorted_once, fast_moto
 from .faults import ErrorShape, FaultInjector
 from .support import Key, assert_rollups_agree, close
 from .test_fault_ingest import ROOMS, Workload, make_workload, stored_readings
@@ -79,6 +79,7 @@ def ingest_caps(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROOMTEMP_INGEST_MAX_ROWS_PER_INVOCATION", str(INGEST_ROWS))
     monkeypatch.setenv("ROOMTEMP_INGEST_CHUNK_ROWS", "200")
     monkeypatch.setattr(Table, "all_items", _all_items_sorted_once)
+    fast_moto()
 
 
 def csv_file(items: list[dict[str, Any]]) -> bytes:
@@ -160,14 +161,10 @@ class Poller:
                     sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
-@pytest.mark.skipif(
-    os.environ.get("ROOMTEMP_FAULT_QUEUE") != "1",
-    reason="runs in `make faults` (ROOMTEMP_FAULT_QUEUE=1): since rollups, minutes per run here",
-)
 def test_faulted_file_and_message_ingest_stores_every_valid_reading_once(
     ingest_caps: None, aws: Aws, no_backoff: None
 ) -> None:
-    n = int(os.environ.get("ROOMTEMP_FAULT_QUEUE_READINGS", "6000"))
+    n = int(os.environ.get("ROOMTEMP_FAULT_QUEUE_READINGS", "3000"))
     end_ms = int(time.time() * 1000) - 3_600_000
     workload = make_workload(n, seed=88, end_ms=end_ms)
 
