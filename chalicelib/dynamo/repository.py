@@ -283,9 +283,13 @@ class DynamoReadingRepository:
 
     def latest(self, building: str, room: str, *, consistent: bool = False) -> Reading | None:
         """The newest reading: a reverse Query with Limit 1."""
+        items = self._one_reading(building, room, ScanIndexForward=False, ConsistentRead=consistent)
+        return item_reading(items[0]) if items else None
+
+    def _one_reading(self, building: str, room: str, **options: Any) -> list[Item]:
+        """A Query of the room's readings (not its rollups) that reads at most one item."""
         response = self._call(
             self._client.query,
-            ConsistentRead=consistent,
             TableName=self._table,
             KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
             ExpressionAttributeValues={
@@ -293,11 +297,10 @@ class DynamoReadingRepository:
                 ":low": {"S": keys.READINGS_LOW},
                 ":high": {"S": keys.READINGS_HIGH},
             },
-            ScanIndexForward=False,
             Limit=1,
+            **options,
         )
-        items = response.get("Items", [])
-        return item_reading(items[0]) if items else None
+        return list(response.get("Items", []))
 
     def page(
         self,
@@ -334,19 +337,7 @@ class DynamoReadingRepository:
 
     def has_readings(self, building: str, room: str) -> bool:
         """Whether the room holds any reading: a Query that reads at most one item."""
-        response = self._call(
-            self._client.query,
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
-            ExpressionAttributeValues={
-                ":pk": {"S": keys.room_pk(building, room)},
-                ":low": {"S": keys.READINGS_LOW},
-                ":high": {"S": keys.READINGS_HIGH},
-            },
-            ProjectionExpression="pk",
-            Limit=1,
-        )
-        return bool(response.get("Items"))
+        return bool(self._one_reading(building, room, ProjectionExpression="pk"))
 
     def delete_room_data(self, building: str, room: str) -> int:
         """Delete every item of the room's partition (readings and aggregates), 25 per request."""
