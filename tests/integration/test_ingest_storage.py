@@ -90,6 +90,24 @@ class _Raw:
         return data
 
 
+def consumer(aws: Aws, repos: Repositories, *, chunk_rows: int, max_rows: int = 0) -> Consumer:
+    """The ingest consumer on moto's bucket and queue, writing through `repos`."""
+    return Consumer(
+        objects=S3ObjectStore(aws.s3, aws.bucket),
+        queue=SqsQueue(aws.sqs, url=aws.queue_url),
+        store=Writer(repos=repos),
+        budget=files.Budget(max_rows=max_rows),
+        chunk_rows=chunk_rows,
+    )
+
+
+def ingest_queue(aws: Aws, repos: Repositories, *, chunk_rows: int) -> None:
+    """Hand every message now on the ingest queue to one consumer."""
+    handler = consumer(aws, repos, chunk_rows=chunk_rows)
+    for message in aws.receive():
+        handler.handle(message["Body"])
+
+
 def test_throttling_and_unprocessed_items_lose_nothing_and_count_nothing_twice(aws: Aws) -> None:
     # Given a DynamoDB client that throttles every 3rd request and drops half of every 3rd batch
     client = boto3.client(
@@ -111,16 +129,8 @@ def test_throttling_and_unprocessed_items_lose_nothing_and_count_nothing_twice(a
     bad = f"b1,r1,s1,{T0 + 1},-900\n"  # below absolute zero
     key = "incoming/acme/flaky.csv"
     aws.drop(key, (header + rows + duplicated + bad).encode())
-    consumer = Consumer(
-        objects=S3ObjectStore(aws.s3, aws.bucket),
-        queue=SqsQueue(aws.sqs, url=aws.queue_url),
-        store=Writer(repos=repos),
-        budget=files.Budget(),
-        chunk_rows=100,
-    )
     # When the file is ingested
-    for message in aws.receive():
-        consumer.handle(message["Body"])
+    ingest_queue(aws, repos, chunk_rows=100)
     # Then faults happened, yet the table holds exactly the valid distinct rows
     assert throttled[1] > 0 and flaky.unprocessed > 0
     assert aws.count() == 300
@@ -178,13 +188,7 @@ def test_a_file_in_several_segments_leaves_every_rollup_as_live_writes_would(
         if not messages:
             break
         for message in messages:
-            Consumer(
-                objects=S3ObjectStore(aws.s3, aws.bucket),
-                queue=SqsQueue(aws.sqs, url=aws.queue_url),
-                store=Writer(repos=repos),
-                budget=files.Budget(max_rows=400),
-                chunk_rows=100,
-            ).handle(message["Body"])
+            consumer(aws, repos, chunk_rows=100, max_rows=400).handle(message["Body"])
     report = aws.report(key)
     assert (report["status"], report["stored"], report["duplicates"]) == ("done", 2700, 60)
     assert report["segments"] == 7
@@ -268,15 +272,7 @@ def test_a_file_newer_than_its_rooms_history_is_written_without_reading_it_back(
     key = "incoming/acme/export.csv"
     aws.drop(key, ("building,room,sensor_id,timestamp,temperature\n" + rows).encode())
     # When it is ingested
-    consumer = Consumer(
-        objects=S3ObjectStore(aws.s3, aws.bucket),
-        queue=SqsQueue(aws.sqs, url=aws.queue_url),
-        store=Writer(repos=repos),
-        budget=files.Budget(),
-        chunk_rows=250,
-    )
-    for message in aws.receive():
-        consumer.handle(message["Body"])
+    ingest_queue(aws, repos, chunk_rows=250)
     # Then every row is stored and none was looked up: one latest-reading Query per room, and
     # one rollup lookup per minute of the 9 hours each room's rows touch (hour rollups are
     # rebuilt from them), no reading read back
