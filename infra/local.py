@@ -108,13 +108,20 @@ def start_emulator_process(port: int) -> subprocess.Popen[bytes]:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    return _started(process, lambda: port_open(port), 30, "the emulator")
+
+
+def _started(
+    process: subprocess.Popen[bytes], ready: Callable[[], bool], seconds: float, name: str
+) -> subprocess.Popen[bytes]:
+    """`process` once `ready()`; stopped, and RuntimeError, if it exits or takes too long."""
     try:
-        wait_until(lambda: port_open(port) or process.poll() is not None, 30, "the emulator")
+        wait_until(lambda: ready() or process.poll() is not None, seconds, name)
     except RuntimeError:
         stop_process(process)
         raise
     if process.poll() is not None:
-        raise RuntimeError(f"the emulator exited with {process.returncode}")
+        raise RuntimeError(f"{name} exited with {process.returncode}")
     return process
 
 
@@ -204,14 +211,7 @@ def start_api(
     finally:
         if log_file is not None:
             log_file.close()
-    try:
-        wait_until(lambda: _health_answers(port) or process.poll() is not None, 60, "the API")
-    except RuntimeError:
-        stop_process(process)
-        raise
-    if process.poll() is not None:
-        raise RuntimeError(f"chalice local exited with {process.returncode}")
-    return process
+    return _started(process, lambda: _health_answers(port), 60, "chalice local")
 
 
 def _health_answers(port: int) -> bool:
