@@ -39,18 +39,33 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
         yield client, "t"
 
 
+CONDITIONS = [
+    "sk BETWEEN :low AND :high",
+    "sk < :low",
+    "sk <= :low",
+    "sk > :low",
+    "sk >= :low",
+    "sk = :low",
+    "begins_with(sk, :low)",
+]
+
+
 def queries() -> Iterator[dict[str, Any]]:
     rng = random.Random(9)
-    for _ in range(40):
+    for number in range(80):
         low = f"{rng.randrange(10_000):05d}"
         high = f"{rng.randrange(int(low), 10_001):05d}"
+        condition = CONDITIONS[number % len(CONDITIONS)]
+        if condition.startswith("begins_with"):
+            low = low[: rng.randrange(1, 4)]
+        elif condition == "sk = :low":
+            low = f"{low}#s{rng.randrange(3)}"
+        values = {":pk": {"S": f"b#r{rng.randrange(7)}"}, ":low": {"S": low}}  # r6 has no items
+        if ":high" in condition:
+            values[":high"] = {"S": high}
         query: dict[str, Any] = {
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": f"b#r{rng.randrange(7)}"},  # r6 has no items
-                ":low": {"S": low},
-                ":high": {"S": high},
-            },
+            "KeyConditionExpression": f"pk = :pk AND {condition}",
+            "ExpressionAttributeValues": values,
             "ScanIndexForward": rng.random() < 0.5,
         }
         if rng.random() < 0.5:
@@ -61,6 +76,7 @@ def queries() -> Iterator[dict[str, Any]]:
         yield query
     whole = {":pk": {"S": "b#r1"}}
     yield {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": whole}
+    yield {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": whole, "Limit": 7}
 
 
 def pages(client: Any, table: str, query: dict[str, Any]) -> list[dict[str, Any]]:
