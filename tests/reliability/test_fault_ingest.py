@@ -50,20 +50,26 @@ class Workload:
     values: dict[Key, float] = field(default_factory=dict)  # first value per distinct key
 
 
-def make_workload(n: int, seed: int, end_ms: int) -> Workload:
-    """n readings, ~2% invalid, ~5% resent (same or other batch), in random order over the span
-    the rooms' sensors would take at one reading per 10 s (at least 10 minutes) before end_ms.
+LATE = 0.02  # share of readings that arrive late: from any earlier part of the span
 
-    (Dense as real sensor data is: every minute a reading touches costs a rollup write, so
-    readings scattered one per minute over hours would test the emulator's speed, not faults.)
+
+def make_workload(n: int, seed: int, end_ms: int) -> Workload:
+    """n readings, ~2% invalid, ~5% resent (same or other batch), ~2% late, over the span the
+    rooms' sensors would take at one reading per 10 s (at least 10 minutes) before end_ms.
+
+    Batches arrive as gateways send them: each covers the next slice of the span in random order
+    within it, plus late readings from anywhere before. (Every minute a batch touches costs a
+    re-read of that minute's readings for its rollup, so batches scattered over the whole span
+    would make each batch re-read the table: a test of the emulator's speed, not of faults.)
     """
     rng = random.Random(seed)
     start_ms = end_ms - max(600_000, n * 10_000 // (len(ROOMS) * len(SENSORS)))
+    slice_ms = (end_ms - start_ms) / max(1, -(-n // BATCH))
     sent: list[tuple[Key, float]] = []
     workload = Workload()
     items: list[dict[str, Any]] = []
     keys: list[Key | None] = []
-    for _ in range(n):
+    for i in range(n):
         roll = rng.random()
         if roll < 0.02:
             bad = rng.choice(
@@ -81,8 +87,12 @@ def make_workload(n: int, seed: int, end_ms: int) -> Workload:
             items.append(_reading(key, value))
             keys.append(key)
         else:
+            low = start_ms + int(i // BATCH * slice_ms)
+            high = min(end_ms, start_ms + int((i // BATCH + 1) * slice_ms))
+            if roll < 0.07 + LATE and low > start_ms:
+                low, high = start_ms, low
             building, room = rng.choice(ROOMS)
-            key = (building, room, rng.randrange(start_ms, end_ms), rng.choice(SENSORS))
+            key = (building, room, rng.randrange(low, high), rng.choice(SENSORS))
             value = round(rng.uniform(15.0, 28.0), 3)
             items.append(_reading(key, value))
             keys.append(key)
