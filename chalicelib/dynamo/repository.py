@@ -85,7 +85,6 @@ class DynamoReadingRepository:
             self._query,
             call=self._call,
             batch_write=self.batch_write,
-            batch_get=self._batch_get,
             threads=rollup_threads,
         )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -43,10 +43,6 @@ BULK_RUN_MINUTES = 1440
 RoomMinute = tuple[str, str, int]
 QueryFn = Callable[..., Iterator[Item]]
 CallFn = Callable[..., dict[str, Any]]
-
-
-class BatchGetFn(Protocol):
-    def __call__(self, request_keys: list[Item], *, consistent: bool = ...) -> list[Item]: ...
 
 
 def _num(value: float | int) -> dict[str, str]:
@@ -181,7 +177,6 @@ class DynamoRollups:
         *,
         call: CallFn,
         batch_write: Callable[[Sequence[Item]], None],
-        batch_get: BatchGetFn,
         threads: int = REFRESH_THREADS,
     ) -> None:
         self._client = client
@@ -189,7 +184,6 @@ class DynamoRollups:
         self._query = query
         self._call = call
         self._batch_write = batch_write
-        self._batch_get = batch_get
         self._threads = threads
 
     # -- writes -------------------------------------------------------------------------------
@@ -211,8 +205,8 @@ class DynamoRollups:
     def refresh_bulk(self, ledger: RollupLedger) -> None:
         """Recompute the ledger's minutes and their hours, written with BatchWriteItem.
 
-        Per room and run of minutes: one consistent BatchGetItem of the stored minute rollups of
-        the run's hours; a fresh minute (all its readings new) with no stored rollup is computed
+        Per room and run of minutes: one consistent Query of the stored minute rollups of the
+        run's hours; a fresh minute (all its readings new) with no stored rollup is computed
         from the ledger's readings, every other touched minute from the table (a Query per group
         of such minutes); a stored rollup of as many readings or more is kept; the hours are then
         recomputed in memory. For bulk loads (files): no reading is read back when the minutes
@@ -271,15 +265,13 @@ class DynamoRollups:
     def _refresh_bulk_run(self, job: Run, ledger: RollupLedger) -> None:
         building, room, first, last = job
         first_hour, last_hour = floor_to(first, HOUR_MS), floor_to(last, HOUR_MS)
-        every = range(first_hour, last_hour + HOUR_MS, MINUTE_MS)
-        pk = {"S": keys.room_pk(building, room)}
         # No other run of this refresh writes these minutes: the ledger gives each hour to one.
-        # Every minute of the hours is looked up: a rollup another writer stored meanwhile sends
-        # its minute back to the table.
+        # Every minute rollup of the hours is read (one consistent Query of their key range: only
+        # rollups that exist are read): one another writer stored meanwhile sends its minute
+        # back to the table.
         stored = dict(
-            item_rollup(item)
-            for item in self._batch_get(
-                [{"pk": pk, "sk": {"S": keys.minute_sk(m)}} for m in every], consistent=True
+            self._rollup_items(
+                building, room, Resolution.MINUTE, first_hour, last_hour + HOUR_MS, True
             )
         )
         if any(ledger.beyond(building, room, m) for m in stored):

@@ -216,13 +216,15 @@ def test_a_file_in_several_segments_leaves_every_rollup_as_live_writes_would(
 
 
 class CountingDynamo:
-    """A DynamoDB client that counts what is read: BatchGetItem keys by kind, and Queries."""
+    """A DynamoDB client that counts what is read: BatchGetItem keys by kind, and Queries with
+    the items each read."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
         self.reading_keys = 0
         self.rollup_keys = 0
         self.queries: list[dict[str, Any]] = []
+        self.scanned: list[int] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -238,7 +240,9 @@ class CountingDynamo:
 
     def query(self, **kwargs: Any) -> dict[str, Any]:
         self.queries.append(kwargs)
-        return dict(self._client.query(**kwargs))
+        answer = dict(self._client.query(**kwargs))
+        self.scanned.append(answer["ScannedCount"])
+        return answer
 
 
 def test_a_file_newer_than_its_rooms_history_is_written_without_reading_it_back(
@@ -265,7 +269,14 @@ def test_a_file_newer_than_its_rooms_history_is_written_without_reading_it_back(
         for i in range(40)
     ]
     repos.readings.put_readings(history)
+    minutes_stored = len(
+        repos.readings.rollups(  # type: ignore[attr-defined]
+            "b1", "r1", Resolution.MINUTE, T0 * 1000, T0 * 1000 + 3_600_000
+        )
+    )
+    assert minutes_stored > 0
     counting.queries.clear()
+    counting.scanned.clear()
     counting.reading_keys = counting.rollup_keys = 0
     start = T0 + 40 * 15
     rows = "".join(f"b1,r{i % 4},s1,{start + i * 15},21.5\n" for i in range(2000))
@@ -273,13 +284,20 @@ def test_a_file_newer_than_its_rooms_history_is_written_without_reading_it_back(
     aws.drop(key, ("building,room,sensor_id,timestamp,temperature\n" + rows).encode())
     # When it is ingested
     ingest_queue(aws, repos, chunk_rows=250)
-    # Then every row is stored and none was looked up: one latest-reading Query per room, and
-    # one rollup lookup per minute of the 9 hours each room's rows touch (hour rollups are
-    # rebuilt from them), no reading read back
+    # Then every row is stored and no reading was read back: per room one latest-reading Query
+    # and one Query of the minute rollups of the 9 hours its rows touch (hour rollups are rebuilt
+    # from them), which reads only the rollups that exist: the history's
     assert aws.report(key)["stored"] == 2000
-    assert counting.reading_keys == 0
-    assert [q.get("Limit") for q in counting.queries] == [1] * 4
-    assert counting.rollup_keys == 4 * 9 * 60
+    assert counting.reading_keys == counting.rollup_keys == 0
+    latest = [i for i, q in enumerate(counting.queries) if q.get("Limit") == 1]
+    lookups = [i for i, q in enumerate(counting.queries) if q.get("Limit") is None]
+    assert len(latest) == len(lookups) == 4
+    for i in lookups:
+        low, high = (
+            counting.queries[i]["ExpressionAttributeValues"][v]["S"] for v in (":low", ":high")
+        )
+        assert low.startswith("m#") and high.startswith("m#")
+    assert [counting.scanned[i] for i in lookups] == [minutes_stored] * 4
     # And the rollups are those of all the readings
     hours = repos.readings.rollups(  # type: ignore[attr-defined]
         "b1", "r1", Resolution.HOUR, T0 * 1000 - 3_600_000, T0 * 1000 + 10 * 3_600_000
