@@ -64,6 +64,7 @@ GOALS = {
     "import_peak_rss_mb": at_most(200),
     "load_lost": equal_to(0),
     "load_double_counted": equal_to(0),
+    "load_rollup_count_diff": equal_to(0),
     "series_30d_items_read_10s": at_most(800),
 }
 
