@@ -101,6 +101,7 @@ def test_a_patched_query_answers_exactly_what_moto_answers(
     client, name = table
     assert not getattr(Table.query, "partition_only", False), "moto is patched already"
     plain = [pages(client, name, q) for q in queries()]
+    plain_scan = client.scan(TableName=name, Select="COUNT")["Count"]
     whole_table_sorts: list[int] = []
     original = Table.all_items
 
@@ -115,9 +116,38 @@ def test_a_patched_query_answers_exactly_what_moto_answers(
         assert whole_table_sorts == [], "a base-table Query still sorted the whole table"
         scan = client.scan(TableName=name, Select="COUNT")["Count"]
         assert whole_table_sorts, "a scan must still see the whole table"
+        # Writes and deletes after the partitions' sorted keys were built keep them in step
+        change(client, name)
+        patched_after = [pages(client, name, q) for q in queries()]
     finally:
         undo()
     assert Table.all_items is counting
     assert patched == plain
     assert any(len(p) > 1 for p in plain), "no query paged: the test data is too small"
-    assert scan == client.scan(TableName=name, Select="COUNT")["Count"]
+    assert scan == plain_scan
+    assert patched_after == [pages(client, name, q) for q in queries()]
+    assert patched_after != patched, "the changes changed no answer"
+
+
+def change(client: Any, table: str) -> None:
+    """New items, overwritten items and deleted items, one by one and in batches."""
+    rng = random.Random(11)
+    keys = [
+        (i["pk"]["S"], i["sk"]["S"])
+        for i in client.scan(TableName=table, ProjectionExpression="pk, sk")["Items"]
+    ]
+    for number in range(300):
+        pk, sk = rng.choice(keys)
+        if number % 3 == 0:  # a new key
+            sk = f"{rng.randrange(10_000):05d}#s{rng.randrange(3, 6)}"
+        item = {"pk": {"S": pk}, "sk": {"S": sk}, "v": {"N": str(rng.randrange(100))}}
+        if number % 2:
+            client.put_item(TableName=table, Item=item)
+        else:
+            client.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": item}}]})
+    for number, (pk, sk) in enumerate(rng.sample(keys, 200)):
+        key = {"pk": {"S": pk}, "sk": {"S": sk}}
+        if number % 2:
+            client.delete_item(TableName=table, Key=key)
+        else:
+            client.batch_write_item(RequestItems={table: [{"DeleteRequest": {"Key": key}}]})
