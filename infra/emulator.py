@@ -29,6 +29,9 @@ from typing import Any
 
 _partition = threading.local()
 _lock = threading.Lock()
+# Bumped by each patch: sorted keys built under an earlier patch may have missed writes made
+# while moto was unpatched, so they are rebuilt.
+_generation = [0]
 
 
 def patch_moto() -> Callable[[], None]:
@@ -37,6 +40,7 @@ def patch_moto() -> Callable[[], None]:
 
     if getattr(Table.query, "partition_only", False):
         return lambda: None  # patched already (by whoever will undo it)
+    _generation[0] += 1
     original_all_items = Table.all_items
     original_query = Table.query
     original_put_item = Table.put_item
@@ -125,6 +129,7 @@ class _SortedKeys:
     date by put_item and delete_item; rebuilt when its size disagrees with the partition's."""
 
     def __init__(self, partition: dict[Any, Any]) -> None:
+        self.generation = _generation[0]
         pairs = sorted(((k.value, k) for k in partition), key=itemgetter(0))
         self.values: list[str] = [v for v, _ in pairs]
         self.keys: list[Any] = [k for _, k in pairs]
@@ -165,7 +170,8 @@ def _key_range(
         return None
     with _lock:
         index = _indexes(table).get(hash_key)
-        if index is None or len(index.values) != len(partition):
+        stale = index is None or index.generation != _generation[0]
+        if stale or len(index.values) != len(partition):
             if not _SortedKeys.usable(partition):
                 _indexes(table).pop(hash_key, None)
                 return None

@@ -151,3 +151,30 @@ def change(client: Any, table: str) -> None:
             client.delete_item(TableName=table, Key=key)
         else:
             client.batch_write_item(RequestItems={table: [{"DeleteRequest": {"Key": key}}]})
+
+
+def test_writes_made_while_unpatched_are_seen_after_patching_again(
+    table: tuple[Any, str],
+) -> None:
+    client, name = table
+    query = {
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": "b#r1"}},
+    }
+    undo = patch_moto()
+    try:
+        before = pages(client, name, query)  # the partition's sorted keys are built
+    finally:
+        undo()
+    # Unpatched: one item replaced by another, the partition's size unchanged
+    gone = before[0]["Items"][0]
+    client.delete_item(TableName=name, Key={"pk": gone["pk"], "sk": gone["sk"]})
+    new = {"pk": {"S": "b#r1"}, "sk": {"S": "99999#new"}, "v": {"N": "1"}}
+    client.put_item(TableName=name, Item=new)
+    plain = pages(client, name, query)
+    undo = patch_moto()
+    try:
+        assert pages(client, name, query) == plain
+    finally:
+        undo()
+    assert new in plain[-1]["Items"] and gone not in plain[0]["Items"]
