@@ -8,6 +8,7 @@ answered for any band from hour items alone). Pure data and arithmetic: no stora
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -167,8 +168,26 @@ class RollupLedger:
         self._fresh: dict[RoomMinute, dict[tuple[int, str], Reading]] = {}
         self._dirty: set[RoomMinute] = set()
         self._frontier: dict[tuple[str, str], int] = {}
+        self._held: dict[tuple[str, str], tuple[int, dict[int, Rollup]]] = {}
+        self._held_lock = threading.Lock()  # refresh jobs of one room run in parallel
         self.minutes = 0
         self.readings = 0
+
+    # -- minute rollups of the last refreshed hour ------------------------------------------------
+
+    def hold(self, building: str, room: str, hour: int, minutes: dict[int, Rollup]) -> None:
+        """The minute rollups of the room's latest refreshed hour, as the refresh left them: the
+        next refresh, which starts in that hour, need not read them again unless another writer
+        changed them (their reading count tells)."""
+        with self._held_lock:
+            held = self._held.get((building, room))
+            if held is None or held[0] <= hour:
+                self._held[(building, room)] = (hour, dict(minutes))
+
+    def held(self, building: str, room: str) -> dict[int, Rollup]:
+        """The minute rollups held for the room (by start), or none."""
+        found = self._held.get((building, room))
+        return {} if found is None else found[1]
 
     # -- the frontier -----------------------------------------------------------------------------
 

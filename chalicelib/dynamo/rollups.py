@@ -209,8 +209,9 @@ class DynamoRollups:
     def refresh_bulk(self, ledger: RollupLedger) -> None:
         """Recompute the ledger's minutes and their hours, written with BatchWriteItem.
 
-        Per room and run of minutes: one consistent Query of the stored minute rollups of the
-        run's hours; a fresh minute (all its readings new) with no stored rollup is computed
+        Per room and run of minutes: one consistent Query of the keys and reading counts of the
+        stored minute rollups of the run's hours (rollups the ledger holds from this load's last
+        refresh with the same count are not read again; the others are read whole); a fresh minute (all its readings new) with no stored rollup is computed
         from the ledger's readings, every other touched minute from the table (a Query per group
         of such minutes); a stored rollup of as many readings or more is kept; the hours are then
         recomputed in memory. For bulk loads (files): no reading is read back when the minutes
@@ -270,16 +271,23 @@ class DynamoRollups:
         building, room, first, last = job
         first_hour, last_hour = floor_to(first, HOUR_MS), floor_to(last, HOUR_MS)
         # No other run of this refresh writes these minutes: the ledger gives each hour to one.
-        # Every minute rollup of the hours is read (one consistent Query of their key range: only
-        # rollups that exist are read): one another writer stored meanwhile sends its minute
-        # back to the table.
-        stored = dict(
-            self._rollup_items(
-                building, room, Resolution.MINUTE, first_hour, last_hour + HOUR_MS, True
-            )
-        )
-        if any(ledger.beyond(building, room, m) for m in stored):
+        # Every minute rollup of the hours is counted (one consistent Query of their key range,
+        # keys and reading counts only): one another writer stored meanwhile sends its minute
+        # back to the table. Those this load holds from its last refresh with the same count are
+        # taken as held; the others are read whole.
+        counts = self._minute_counts(building, room, first_hour, last_hour + HOUR_MS)
+        if any(ledger.beyond(building, room, m) for m in counts):
             ledger.contend(building, room)  # not this load's rollup: someone else writes here
+        held = ledger.held(building, room)
+        stored = {m: held[m] for m, n in counts.items() if m in held and held[m].readings == n}
+        for low, high in _groups(sorted(m for m in counts if m not in stored)):
+            stored.update(
+                (m, rollup)
+                for m, rollup in self._rollup_items(
+                    building, room, Resolution.MINUTE, low, high + MINUTE_MS, True
+                )
+                if m in counts and m not in stored
+            )
         computed: dict[int, Rollup] = {}
         reread: list[int] = []
         for minute in range(first, last + 1, MINUTE_MS):
@@ -308,6 +316,23 @@ class DynamoRollups:
             rollup = Rollup.of_minutes(p for p in parts if p is not None)
             items.append(rollup_item(building, room, keys.hour_sk(hour), rollup, hour=True))
         self._batch_write(items)
+        ledger.hold(building, room, last_hour, {m: r for m, r in minutes.items() if m >= last_hour})
+
+    def _minute_counts(self, building: str, room: str, from_ms: int, to_ms: int) -> dict[int, int]:
+        """Reading count of each stored minute rollup starting in [from_ms, to_ms): one
+        consistent Query that returns keys and counts only."""
+        items = self._query(
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues={
+                ":pk": {"S": keys.room_pk(building, room)},
+                ":low": {"S": keys.minute_sk(from_ms)},
+                ":high": {"S": keys.minute_sk(to_ms - MINUTE_MS)},
+            },
+            ProjectionExpression="sk, #n",
+            ExpressionAttributeNames={"#n": "n"},
+            ConsistentRead=True,
+        )
+        return {keys.parse_rollup_sk(i["sk"]["S"]): int(i["n"]["N"]) for i in items}
 
     def _put(self, item: Item) -> None:
         # Never replace a rollup of more readings by one of fewer (a slower, older writer).

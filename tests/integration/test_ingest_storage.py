@@ -246,7 +246,7 @@ class CountingDynamo:
 
 
 def test_a_file_newer_than_its_rooms_history_is_written_without_reading_it_back(
-    aws: Aws,
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given rooms with 10 minutes of history, and an export of the 8 hours that follow
     counting = CountingDynamo(wiring.aws_client("dynamodb"))
@@ -282,22 +282,27 @@ def test_a_file_newer_than_its_rooms_history_is_written_without_reading_it_back(
     rows = "".join(f"b1,r{i % 4},s1,{start + i * 15},21.5\n" for i in range(2000))
     key = "incoming/acme/export.csv"
     aws.drop(key, ("building,room,sensor_id,timestamp,temperature\n" + rows).encode())
-    # When it is ingested
+    # When it is ingested, its rollups refreshed every 450 touched minutes (mid-hour)
+    monkeypatch.setattr(files, "REFRESH_MINUTES", 450)
     ingest_queue(aws, repos, chunk_rows=250)
-    # Then every row is stored and no reading was read back: per room one latest-reading Query
-    # and one Query of the minute rollups of the 9 hours its rows touch (hour rollups are rebuilt
-    # from them), which reads only the rollups that exist: the history's
+    # Then every row is stored and no reading was read back: per room one latest-reading Query;
+    # per refresh and room one Query of the keys and counts of the minute rollups of the hours
+    # its rows touch (hour rollups are rebuilt from them); and the history's minute rollups read
+    # whole once. The minutes of an hour that a refresh left half done are held, not read again.
     assert aws.report(key)["stored"] == 2000
     assert counting.reading_keys == counting.rollup_keys == 0
-    latest = [i for i, q in enumerate(counting.queries) if q.get("Limit") == 1]
-    lookups = [i for i, q in enumerate(counting.queries) if q.get("Limit") is None]
-    assert len(latest) == len(lookups) == 4
-    for i in lookups:
-        low, high = (
-            counting.queries[i]["ExpressionAttributeValues"][v]["S"] for v in (":low", ":high")
-        )
-        assert low.startswith("m#") and high.startswith("m#")
-    assert [counting.scanned[i] for i in lookups] == [minutes_stored] * 4
+    kinds: dict[str, list[int]] = {"latest": [], "counts": [], "whole": []}
+    for query, scanned in zip(counting.queries, counting.scanned, strict=True):
+        if query.get("Limit") == 1:
+            kinds["latest"].append(scanned)
+        elif query.get("ProjectionExpression") == "sk, #n":
+            kinds["counts"].append(scanned)
+        else:
+            assert query["ExpressionAttributeValues"][":low"]["S"].startswith("m#")
+            kinds["whole"].append(scanned)
+    assert len(kinds["latest"]) == 4
+    assert len(kinds["counts"]) >= 4 * 4  # 2000 touched minutes, a refresh every 450 or more
+    assert kinds["whole"] == [minutes_stored] * 4
     # And the rollups are those of all the readings
     hours = repos.readings.rollups(  # type: ignore[attr-defined]
         "b1", "r1", Resolution.HOUR, T0 * 1000 - 3_600_000, T0 * 1000 + 10 * 3_600_000

@@ -113,6 +113,28 @@ def test_two_loads_of_one_room_at_once_end_with_rollups_of_both(aws: dict[str, A
         assert rollup.readings == expected, start
 
 
+def test_a_live_reading_in_a_minute_a_load_holds_is_counted_in_its_hour(
+    aws: dict[str, Any],
+) -> None:
+    # Given a load whose first refresh ended half-way through an hour (it holds those minutes)
+    repo = make_repo(aws)
+    ledger = RollupLedger()
+    load = sensor_readings("a", T0, 150)  # 50 minutes, one every 20 s
+    repo.put_readings(load[:90], deferred=ledger)
+    repo.refresh_rollups(ledger)
+    # When a live reading lands in one of the held minutes, and the load then goes on in the hour
+    live = sensor_readings("live", T0 + 5 * 60_000 + 7_000, 1)
+    repo.put_readings(live)
+    repo.put_readings(load[90:], deferred=ledger)
+    repo.refresh_rollups(ledger)
+    # Then the live reading is in its minute and in the hour the load's refresh rebuilt
+    window = (T0 - T0 % HOUR_MS, T0 + 2 * HOUR_MS)
+    hours = repo.rollups("b1", "r1", Resolution.HOUR, *window)
+    assert sum(r.readings for _, r in hours) == 151
+    for start, rollup in repo.rollups("b1", "r1", Resolution.MINUTE, *window):
+        assert rollup.readings == sum(start <= r.ts_ms < start + 60_000 for r in load + live)
+
+
 def test_a_bulk_refresh_never_shrinks_a_rollup_whose_raw_readings_expired(
     aws: dict[str, Any],
 ) -> None:
