@@ -211,13 +211,14 @@ class DynamoRollups:
 
         Per room and run of minutes: one consistent Query of the keys and reading counts of the
         stored minute rollups of the run's hours (rollups the ledger holds from this load's last
-        refresh with the same count are not read again; the others are read whole); a fresh minute (all its readings new) with no stored rollup is computed
-        from the ledger's readings, every other touched minute from the table (a Query per group
-        of such minutes); a stored rollup of as many readings or more is kept; the hours are then
-        recomputed in memory. For bulk loads (files): no reading is read back when the minutes
-        were new, and 25 rollups go in each write call, instead of a Query and a conditional PUT
-        per minute. These writes are not guarded: a live writer adding a
-        reading to one of these minutes while the refresh runs can leave that minute one reading
+        refresh with the same count are not read again; the others are read whole); a fresh
+        minute (all its readings new) with no stored rollup is computed from the ledger's
+        readings, every other touched minute from the table (a Query per group of such minutes);
+        a stored rollup of as many readings or more is kept; the hours are then recomputed in
+        memory. For bulk loads (files): no reading is read back when the minutes were new, and 25
+        rollups go in each write call, instead of a Query and a conditional PUT per minute. These
+        writes are not guarded: a live writer adding a reading to one of these minutes while the
+        refresh runs can leave that minute one reading
         short until its next write (see docs/decisions.md).
         """
         self._run(lambda job: self._refresh_bulk_run(job, ledger), ledger.runs(BULK_RUN_MINUTES))
