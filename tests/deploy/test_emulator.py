@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -178,3 +179,38 @@ def test_writes_made_while_unpatched_are_seen_after_patching_again(
     finally:
         undo()
     assert new in plain[-1]["Items"] and gone not in plain[0]["Items"]
+
+
+def _live_items() -> int:
+    from moto.dynamodb.models.dynamo_type import Item
+
+    gc.collect()
+    return sum(type(o) is Item for o in gc.get_objects())
+
+
+@pytest.mark.parametrize("patched", [True, False])
+def test_items_overwritten_or_answered_are_freed_once_patched(
+    table: tuple[Any, str], patched: bool
+) -> None:
+    client, name = table
+    query = {
+        "TableName": name,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": "b#r1"}},
+    }
+    undo = patch_moto() if patched else (lambda: None)
+    try:
+        before = _live_items()
+        # When: one item is overwritten 100 times and its partition read 20 times
+        for value in range(100):
+            item = {"pk": {"S": "b#r1"}, "sk": {"S": "00000#hot"}, "v": {"N": str(value)}}
+            client.put_item(TableName=name, Item=item)
+        answered = sum(client.query(**query)["Count"] for _ in range(20))
+        grown = _live_items() - before
+    finally:
+        undo()
+    # Then: patched, only the one new item is kept; moto alone keeps every version and copy
+    if patched:
+        assert grown == 1
+    else:
+        assert grown >= 100 + answered

@@ -32,6 +32,13 @@ def celsius(value: float, unit: str) -> float:
     return value
 
 
+def changed_values(
+    stored: Mapping[Key, float], expected: Mapping[Key, float]
+) -> list[tuple[Key, float, float]]:
+    """(key, stored, expected) of each expected reading stored with another value."""
+    return [(k, stored[k], v) for k, v in expected.items() if not close(stored[k], v, 1e-9)]
+
+
 def first_wins(readings: Iterable[tuple[Key, float]]) -> dict[Key, float]:
     """Distinct readings by key, the first value sent for a key kept (the API's rule)."""
     stored: dict[Key, float] = {}

@@ -28,7 +28,7 @@ from chalicelib.dynamo.keys import READINGS_HIGH
 
 from .conftest import Api
 from .faults import FaultInjector
-from .support import Key, assert_rollups_agree, close, first_wins, window_mean
+from .support import Key, assert_rollups_agree, changed_values, close, first_wins, window_mean
 
 BATCH = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -66,6 +66,7 @@ def make_workload(n: int, seed: int, end_ms: int) -> Workload:
     start_ms = end_ms - max(600_000, n * 10_000 // (len(ROOMS) * len(SENSORS)))
     slice_ms = (end_ms - start_ms) / max(1, -(-n // BATCH))
     sent: list[tuple[Key, float]] = []
+    first: dict[Key, float] = {}
     workload = Workload()
     items: list[dict[str, Any]] = []
     keys: list[Key | None] = []
@@ -94,6 +95,10 @@ def make_workload(n: int, seed: int, end_ms: int) -> Workload:
             building, room = rng.choice(ROOMS)
             key = (building, room, rng.randrange(low, high), rng.choice(SENSORS))
             value = round(rng.uniform(15.0, 28.0), 3)
+            # A key drawn twice is sent again with its first value: one sensor has one value at
+            # a moment. (Two values for one key: whichever is stored first stays, and messages
+            # and file segments are stored in no fixed order.)
+            value = first.setdefault(key, value)
             items.append(_reading(key, value))
             keys.append(key)
             sent.append((key, value))
@@ -234,7 +239,7 @@ def test_faulted_ingest_stores_every_valid_reading_once(
         assert statuses[503] > 0, "the faults never reached a client"
     assert (lost, stray, double_counted) == (0, 0, 0)
     assert accepted_total + recovered_total == len(stored)
-    assert all(close(stored[k], v, 1e-9) for k, v in workload.values.items())
+    assert not changed_values(stored, workload.values)
 
     # And: the API's averages and pages agree with an independent computation
     at_ms = end_ms
