@@ -23,7 +23,7 @@ test: $(STAMP)
 # Reliability (docs/readme/reliability.md): the fault runs (HTTP, S3, SQS) at the issue's size,
 # longer fuzzing (properties and the API schema), CVEs.
 faults: $(STAMP)
-	ROOMTEMP_FAULT_CALL_RATE=0.02 ROOMTEMP_FAULT_READINGS=100000 ROOMTEMP_FAULT_QUEUE_READINGS=20000 $(BIN)/python -m pytest -q -s \
+	ROOMTEMP_FAULT_CALL_RATE=0.02 ROOMTEMP_FAULT_READINGS=100000 ROOMTEMP_FAULT_QUEUE_READINGS=100000 $(BIN)/python -m pytest -q -s \
 		tests/reliability/test_fault_ingest.py tests/reliability/test_fault_queue_ingest.py
 
 fuzz: $(STAMP)
