@@ -135,6 +135,22 @@ def _groups(minutes: Sequence[int], gap: int = REREAD_GAP_MS) -> list[tuple[int,
     return groups
 
 
+def _rollup_range(
+    building: str, room: str, resolution: Resolution, from_ms: int, to_ms: int
+) -> dict[str, Any]:
+    """Query arguments for the room's rollups of `resolution` starting in [from_ms, to_ms)."""
+    sk = keys.minute_sk if resolution is Resolution.MINUTE else keys.hour_sk
+    last = to_ms - 1 - (to_ms - 1) % int(resolution)
+    return {
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+        "ExpressionAttributeValues": {
+            ":pk": {"S": keys.room_pk(building, room)},
+            ":low": {"S": sk(from_ms)},
+            ":high": {"S": sk(last)},
+        },
+    }
+
+
 def seed_items(readings: Sequence[Reading], *, rooms: bool = True) -> list[Item]:
     """Rollup and room-index items of a bulk load, computed once in memory (benchmarks, imports).
 
@@ -323,12 +339,7 @@ class DynamoRollups:
         """Reading count of each stored minute rollup starting in [from_ms, to_ms): one
         consistent Query that returns keys and counts only."""
         items = self._query(
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
-            ExpressionAttributeValues={
-                ":pk": {"S": keys.room_pk(building, room)},
-                ":low": {"S": keys.minute_sk(from_ms)},
-                ":high": {"S": keys.minute_sk(to_ms - MINUTE_MS)},
-            },
+            **_rollup_range(building, room, Resolution.MINUTE, from_ms, to_ms),
             ProjectionExpression="sk, #n",
             ExpressionAttributeNames={"#n": "n"},
             ConsistentRead=True,
@@ -368,16 +379,8 @@ class DynamoRollups:
     ) -> list[tuple[int, Rollup]]:
         if from_ms >= to_ms:
             return []
-        sk = keys.minute_sk if resolution is Resolution.MINUTE else keys.hour_sk
-        last = to_ms - 1 - (to_ms - 1) % int(resolution)
         items = self._query(
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
-            ExpressionAttributeValues={
-                ":pk": {"S": keys.room_pk(building, room)},
-                ":low": {"S": sk(from_ms)},
-                ":high": {"S": sk(last)},
-            },
-            ConsistentRead=consistent,
+            **_rollup_range(building, room, resolution, from_ms, to_ms), ConsistentRead=consistent
         )
         return [item_rollup(i) for i in items]
 
