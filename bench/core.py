@@ -99,8 +99,8 @@ def in_memory_app() -> Iterator[tuple[Any, str]]:
     """roomtemp's Chalice app over fresh in-memory repositories, and an ingest key for it."""
     from app import app
     from chalicelib import wiring
-    from chalicelib.cli.keys import bootstrap_key
     from chalicelib.domain.registry import Scope
+    from infra.cli.keys import bootstrap_key
 
     wiring.use_repositories(wiring.in_memory_repositories())
     try:
@@ -214,10 +214,10 @@ def moto_dynamodb() -> Iterator[Any]:
 
 def items_read_by_average() -> list[Measurement]:
     """ScannedCount of one 15-minute average over rooms with 1,000 and 100,000 readings."""
-    from chalicelib import services
+    from chalicelib.aws.items import reading_item
+    from chalicelib.aws.readings import DynamoReadingRepository
     from chalicelib.domain.models import Metric, Reading
-    from chalicelib.dynamo.items import reading_item
-    from chalicelib.dynamo.repository import DynamoReadingRepository
+    from chalicelib.services import readings as services
     from infra.tables import create_table
 
     step_ms = 10_000  # one reading per 10 s

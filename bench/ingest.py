@@ -51,11 +51,12 @@ def _child(mode: str, endpoint: str, table: str, path: str) -> dict[str, float]:
     """One measured run (in a child process): 'import', 'raw' or 'raw-readings'."""
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     os.environ["ROOMTEMP_TABLE_NAME"] = table
-    from chalicelib import access, wiring
+    from chalicelib import wiring
     from chalicelib.domain.timeutil import now_ms
-    from chalicelib.ingest import files
-    from chalicelib.ingest.memory import InMemoryQueue
-    from chalicelib.ingest.pipeline import Writer
+    from chalicelib.services import access
+    from chalicelib.services import imports as files
+    from chalicelib.services.ingest import Writer
+    from tests.fakes import InMemoryQueue
 
     wiring.reset()
     client = wiring.aws_client("dynamodb")
@@ -87,11 +88,11 @@ def _raw(client: Any, table: str, path: str, *, with_rollups: bool) -> tuple[int
     """BatchWriteItem only: the reading items (and, with_rollups, the minute and hour rollup
     items the import leaves too, computed in memory an hour at a time); no validation, no
     duplicate check, no reads. Return (rows, items written)."""
+    from chalicelib.aws.items import reading_item
+    from chalicelib.aws.readings import DynamoReadingRepository
+    from chalicelib.aws.rollups import seed_items
     from chalicelib.domain.models import Reading
     from chalicelib.domain.rollups import HOUR_MS, floor_to
-    from chalicelib.dynamo.items import reading_item
-    from chalicelib.dynamo.repository import DynamoReadingRepository
-    from chalicelib.dynamo.rollups import seed_items
     from chalicelib.settings import get_settings
 
     # As many requests in flight as the pipeline's writer keeps.

@@ -131,7 +131,7 @@ def stored_in_table(endpoint: str) -> tuple[set[tuple[str, int, str]], int]:
     so readings are counted by their sort-key range, not by partition."""
     import boto3
 
-    from chalicelib.dynamo import keys
+    from chalicelib.aws import keys
 
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
     readings: set[tuple[str, int, str]] = set()
@@ -182,8 +182,8 @@ def run(clients: int | None = None, seconds: float | None = None) -> dict[str, f
         env = aws_env(endpoint, TABLE)
         os.environ.update({"AWS_ENDPOINT_URL": endpoint, "ROOMTEMP_TABLE_NAME": TABLE})
         from chalicelib import wiring
-        from chalicelib.cli.keys import bootstrap_key
         from chalicelib.domain.registry import Scope
+        from infra.cli.keys import bootstrap_key
 
         wiring.reset()
         keys = {

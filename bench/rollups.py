@@ -22,13 +22,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from chalicelib.analytics import Interval, room_series, room_stats
+from chalicelib.aws.items import reading_item
+from chalicelib.aws.readings import DynamoReadingRepository
+from chalicelib.aws.rollups import seed_items
 from chalicelib.domain.models import Metric, Reading
 from chalicelib.domain.reports import ReportSpec
-from chalicelib.dynamo.items import reading_item
-from chalicelib.dynamo.repository import DynamoReadingRepository
-from chalicelib.dynamo.rollups import seed_items
-from chalicelib.reports import build_report
+from chalicelib.services.analytics import Interval, room_series, room_stats
+from chalicelib.services.reports import build_report
 
 DAY = 86_400_000
 START = 1_793_491_200_000  # 2026-11-01T00:00:00Z

@@ -1,4 +1,4 @@
-"""Repository ports the services need; adapters: InMemory* (memory.py), Dynamo* (dynamo/)."""
+"""The ports the services need. Adapters: chalicelib/aws/; fakes: tests/fakes.py."""
 
 from __future__ import annotations
 
@@ -167,4 +167,36 @@ class ReportQueue(Protocol):
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue one report job; StorageUnavailableError if the queue cannot take it."""
+        ...
+
+
+class ObjectGoneError(Exception):
+    """The object is missing, or was replaced since the event that named it (ETag differs)."""
+
+
+class ObjectStore(Protocol):
+    """One bucket: stream objects in, write JSON reports out."""
+
+    def open(self, key: str, *, etag: str | None = None, start: int = 0) -> Any:
+        """A read()-able stream of the object from byte `start`; ObjectGoneError if gone/changed."""
+        ...
+
+    def etag(self, key: str) -> str:
+        """The object's current ETag (without quotes); ObjectGoneError if missing."""
+        ...
+
+    def get_json(self, key: str) -> Any | None:
+        """The JSON stored under `key`, or None."""
+        ...
+
+    def put_json(self, key: str, value: Any) -> None:
+        """Store `value` as JSON under `key`."""
+        ...
+
+
+class MessageQueue(Protocol):
+    """A queue that takes JSON message bodies."""
+
+    def send(self, bodies: Sequence[str]) -> None:
+        """Enqueue every body (in batches the service allows); raise if any cannot be sent."""
         ...

@@ -9,16 +9,17 @@ from __future__ import annotations
 from functools import cache, lru_cache
 from typing import Any, cast
 
-from chalicelib.access import KeyCache
-from chalicelib.ingest.ports import MessageQueue, ObjectStore
 from chalicelib.ports import (
+    MessageQueue,
+    ObjectStore,
     ReadingRepository,
     ReportQueue,
     ReportRepository,
     Repositories,
     RollupRepository,
 )
-from chalicelib.registry import KnownRooms
+from chalicelib.services.access import KeyCache
+from chalicelib.services.registry import KnownRooms
 from chalicelib.settings import get_settings, reset_settings
 
 _override: Repositories | None = None
@@ -43,8 +44,8 @@ def aws_client(service: str) -> Any:
 
 @cache
 def _dynamo_repositories() -> Repositories:
-    from chalicelib.dynamo.registry import DynamoKeyRepository, DynamoRegistryRepository
-    from chalicelib.dynamo.repository import DynamoReadingRepository
+    from chalicelib.aws.readings import DynamoReadingRepository
+    from chalicelib.aws.registry import DynamoKeyRepository, DynamoRegistryRepository
 
     settings = get_settings()
     client = aws_client("dynamodb")
@@ -64,7 +65,7 @@ def _dynamo_repositories() -> Repositories:
 
 def in_memory_repositories(readings: ReadingRepository | None = None) -> Repositories:
     """Fresh in-memory repositories (tests, benchmarks)."""
-    from chalicelib.memory import (
+    from tests.fakes import (
         InMemoryKeyRepository,
         InMemoryReadingRepository,
         InMemoryRegistryRepository,
@@ -85,7 +86,7 @@ def repositories() -> Repositories:
 @lru_cache(maxsize=1)
 def object_store() -> ObjectStore:
     """The bucket of ingested files and their reports (issue 4)."""
-    from chalicelib.storage.s3 import S3ObjectStore
+    from chalicelib.aws.s3 import S3ObjectStore
 
     return S3ObjectStore(aws_client("s3"), get_settings().bucket_name)
 
@@ -93,7 +94,7 @@ def object_store() -> ObjectStore:
 @lru_cache(maxsize=1)
 def ingest_queue() -> MessageQueue:
     """The ingest queue: async readings and file continuations (issue 4)."""
-    from chalicelib.storage.sqs import SqsQueue
+    from chalicelib.aws.sqs import SqsQueue
 
     settings = get_settings()
     return SqsQueue(
@@ -133,7 +134,7 @@ def rollup_repository() -> RollupRepository:
 
 @lru_cache(maxsize=1)
 def _aws_reports() -> tuple[ReportRepository, ReportQueue]:
-    from chalicelib.dynamo.reports import DynamoReportRepository, SqsReportQueue
+    from chalicelib.aws.reports import DynamoReportRepository, SqsReportQueue
 
     settings = get_settings()
     repo = DynamoReportRepository(

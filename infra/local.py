@@ -160,10 +160,10 @@ def _client(service: str, endpoint: str) -> Any:
 
 def issue_key(endpoint: str, table_name: str, tenant: str, scopes: list[str], name: str) -> str:
     """A fresh key of `tenant` (created if missing) on `endpoint`, by the code POST /keys uses."""
-    from chalicelib import access
+    from chalicelib.aws.registry import DynamoKeyRepository, DynamoRegistryRepository
     from chalicelib.domain.registry import Scope
     from chalicelib.domain.timeutil import now_ms
-    from chalicelib.dynamo.registry import DynamoKeyRepository, DynamoRegistryRepository
+    from chalicelib.services import access
 
     client = _client("dynamodb", endpoint)
     registry = DynamoRegistryRepository(client, table_name)
@@ -444,8 +444,8 @@ def start_ingest_poller(env: dict[str, str]) -> IngestPoller:
 
 def start_demo(api: str, ingest_key: str, stop: threading.Event) -> threading.Thread:
     """The simulator in a thread: 24 h of history, then live readings until `stop` is set."""
-    from chalicelib.cli.simulate import Simulator, http_transport, make_rooms
-    from chalicelib.cli.simulate import run as simulate
+    from infra.cli.simulate import Simulator, http_transport, make_rooms
+    from infra.cli.simulate import run as simulate
 
     simulator = Simulator(
         make_rooms(2, 3, 1, seed=2026), http_transport(api, ingest_key), seed=2026

@@ -15,8 +15,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib import access, wiring
-from chalicelib.dynamo import keys
+from chalicelib import wiring
+from chalicelib.aws import keys
+from chalicelib.services import access
 from chalicelib.settings import get_settings
 from infra.tables import create_table
 

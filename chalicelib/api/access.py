@@ -6,15 +6,15 @@ from typing import Any
 
 from chalice.app import Blueprint, Response
 
-from chalicelib import access
-from chalicelib.api.auth import route
+from chalicelib.api.bodies import KeyIn, TenantIn, TenantPatch, parse_body
 from chalicelib.api.http import identifier, json_body, query
 from chalicelib.api.registry import created, no_content, page_json, page_params
 from chalicelib.api.responses import KeyCreated, KeysPage, TenantOut, TenantsPage
 from chalicelib.api.routedoc import CURSOR, limit_param
-from chalicelib.api.schemas import KeyIn, TenantIn, TenantPatch, parse_body
+from chalicelib.api.routing import route
 from chalicelib.domain.registry import Principal, Scope
 from chalicelib.domain.timeutil import now_ms, parse_iso
+from chalicelib.services import access
 from chalicelib.wiring import key_cache, repositories
 
 access_api = Blueprint(__name__)

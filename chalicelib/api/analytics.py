@@ -1,4 +1,4 @@
-"""Series, statistics and building averages: thin views over chalicelib.analytics."""
+"""Series, statistics and building averages: thin views over chalicelib.services.analytics."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ from typing import Any
 
 from chalice.app import Blueprint
 
-from chalicelib import access, analytics, registry
-from chalicelib.api.auth import route
 from chalicelib.api.http import enum_param, identifier, int_param, query, time_param
 from chalicelib.api.readings import scoped_room
 from chalicelib.api.routedoc import QueryParam, enum_query, time_query
+from chalicelib.api.routing import route
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.models import Metric
 from chalicelib.domain.registry import Principal, Scope
 from chalicelib.domain.reports import Band
 from chalicelib.domain.timeutil import now_ms
 from chalicelib.domain.units import TemperatureUnit
+from chalicelib.services import access, analytics, registry
 from chalicelib.wiring import repositories, rollup_repository
 
 stats_routes = Blueprint(__name__)

@@ -11,7 +11,7 @@ from typing import Any
 
 from chalice.app import Blueprint, SQSEvent
 
-from chalicelib.ingest.consumer import Message, consumer_from_settings
+from chalicelib.services.messages import Message, consumer_from_settings
 
 events = Blueprint(__name__)
 INGEST_QUEUE = "roomtemp-ingest"

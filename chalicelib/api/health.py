@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from chalice.app import Blueprint
 
-from chalicelib import services
-from chalicelib.api.auth import PUBLIC, route
 from chalicelib.api.responses import Health
+from chalicelib.api.routing import PUBLIC, route
+from chalicelib.services import readings as services
 from chalicelib.wiring import reading_repository
 
 health = Blueprint(__name__)

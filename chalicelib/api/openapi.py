@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
-from chalicelib.api.auth import ROUTE_DOCS, ROUTE_RULES
 from chalicelib.api.responses import ErrorBody
 from chalicelib.api.routedoc import RouteDoc, doc_of
+from chalicelib.api.routing import ROUTE_DOCS, ROUTE_RULES
 from chalicelib.domain.inputs import IDENTIFIER_PATTERN
 from chalicelib.domain.registry import Scope, effective_scopes
 

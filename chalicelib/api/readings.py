@@ -7,8 +7,7 @@ from typing import Any
 
 from chalice.app import Blueprint, Request, Response
 
-from chalicelib import access, observability, registry, services
-from chalicelib.api.auth import route
+from chalicelib import observability
 from chalicelib.api.http import enum_param, identifier, int_param, json_body, query, time_param
 from chalicelib.api.responses import (
     IngestResult,
@@ -19,6 +18,7 @@ from chalicelib.api.responses import (
     WindowAverage,
 )
 from chalicelib.api.routedoc import CURSOR, QueryParam, enum_query, limit_param, time_query
+from chalicelib.api.routing import route
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.errors import MalformedRequestError, ValidationError
 from chalicelib.domain.inputs import ParsedBatch, ReadingIn, Rejection, parse_readings
@@ -26,7 +26,9 @@ from chalicelib.domain.models import Metric, Position
 from chalicelib.domain.registry import Principal, Scope
 from chalicelib.domain.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, now_ms
 from chalicelib.domain.units import TemperatureUnit
-from chalicelib.ingest.pipeline import enqueue_readings
+from chalicelib.services import access, registry
+from chalicelib.services import readings as services
+from chalicelib.services.ingest import enqueue_readings
 from chalicelib.settings import get_settings
 from chalicelib.wiring import ingest_queue, known_rooms, repositories
 

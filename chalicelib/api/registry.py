@@ -7,8 +7,15 @@ from typing import Any
 
 from chalice.app import Blueprint, Response
 
-from chalicelib import access, registry, services
-from chalicelib.api.auth import route
+from chalicelib.api.bodies import (
+    AssignIn,
+    BuildingIn,
+    PatchIn,
+    RoomIn,
+    SensorIn,
+    changes_of,
+    parse_body,
+)
 from chalicelib.api.http import identifier, int_param, json_body, query
 from chalicelib.api.responses import (
     BuildingOut,
@@ -19,20 +26,14 @@ from chalicelib.api.responses import (
     SensorsPage,
 )
 from chalicelib.api.routedoc import CURSOR, FORCE, limit_param
-from chalicelib.api.schemas import (
-    AssignIn,
-    BuildingIn,
-    PatchIn,
-    RoomIn,
-    SensorIn,
-    changes_of,
-    parse_body,
-)
+from chalicelib.api.routing import route
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.errors import MalformedRequestError
 from chalicelib.domain.models import Metric
 from chalicelib.domain.registry import Page, Principal, Scope
 from chalicelib.domain.timeutil import now_ms
+from chalicelib.services import access, registry
+from chalicelib.services import readings as services
 from chalicelib.wiring import known_rooms, repositories
 
 registry_api = Blueprint(__name__)

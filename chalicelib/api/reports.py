@@ -9,17 +9,17 @@ from typing import Any
 from chalice.app import Blueprint, Response, SQSEvent
 from pydantic import ValidationError as PydanticValidationError
 
-from chalicelib import access, registry
-from chalicelib import reports as report_service
-from chalicelib.api.auth import route
+from chalicelib.api.bodies import ReportIn
 from chalicelib.api.http import json_body
 from chalicelib.api.responses import ReportAccepted
-from chalicelib.api.schemas import ReportIn
+from chalicelib.api.routing import route
 from chalicelib.domain.errors import MalformedRequestError, ValidationError
 from chalicelib.domain.inputs import describe_errors
 from chalicelib.domain.registry import Principal, Scope
 from chalicelib.domain.reports import ReportSpec
 from chalicelib.domain.timeutil import now_ms, parse_iso
+from chalicelib.services import access, registry
+from chalicelib.services import reports as report_service
 from chalicelib.wiring import (
     known_rooms,
     report_queue,

@@ -13,9 +13,9 @@ from typing import Any
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.api.auth import PUBLIC, route
 from chalicelib.api.http import error_response
 from chalicelib.api.openapi import app_routes, base_path, build_document
+from chalicelib.api.routing import PUBLIC, route
 
 web = Blueprint(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "static"

@@ -13,11 +13,13 @@ from typing import Any
 
 from chalice.test import Client
 
-from chalicelib import access, registry, reports, services, wiring
+from chalicelib import wiring
 from chalicelib.domain.inputs import parse_readings
 from chalicelib.domain.registry import Scope
 from chalicelib.domain.reports import ReportSpec
 from chalicelib.domain.timeutil import now_ms
+from chalicelib.services import access, registry, reports
+from chalicelib.services import readings as services
 
 # chalice.test.Client runs each request with the 'dev' stage's environment, which names this table.
 TABLE = "roomtemp-dev"

@@ -13,8 +13,8 @@ from access_world import TABLE, Api, _app, seed_world
 from chalice.test import Client
 
 from chalicelib import wiring
-from chalicelib.memory import InMemoryReportQueue, InMemoryReportRepository
 from infra.local import FAKE_CREDENTIALS
+from tests.fakes import InMemoryReportQueue, InMemoryReportRepository
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from chalicelib import wiring
-from chalicelib.cli.keys import bootstrap_key
 from chalicelib.domain.registry import Scope
+from infra.cli.keys import bootstrap_key
 from infra.local import ROOT, Emulator, aws_env, bootstrap, free_port, start_api, stop_process
 
 pytestmark = pytest.mark.e2e
@@ -151,7 +151,7 @@ def test_cli_creates_a_working_admin_key(stack: Stack) -> None:
         [
             sys.executable,
             "-m",
-            "chalicelib.cli",
+            "infra.cli",
             "keys",
             "create",
             "--tenant",

@@ -7,10 +7,11 @@ import logging
 import pytest
 from access_world import BUILDING_A, TENANT_A, TENANT_B, Api
 
-from chalicelib import access, wiring
+from chalicelib import wiring
 from chalicelib.domain import timeutil
 from chalicelib.domain.registry import Scope
 from chalicelib.domain.timeutil import format_ms, now_ms
+from chalicelib.services import access
 
 
 def test_new_key_is_shown_once_and_works(api: Api) -> None:

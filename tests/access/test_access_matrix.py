@@ -13,7 +13,7 @@ import pytest
 from access_world import BUILDING_A, ROOM_A, SENSOR_A, TENANT_A, Api
 
 from app import app
-from chalicelib.api.auth import ROUTE_RULES
+from chalicelib.api.routing import ROUTE_RULES
 from chalicelib.domain.registry import Scope, effective_scopes
 
 ROUTES = sorted((path, method) for path, methods in app.routes.items() for method in methods)

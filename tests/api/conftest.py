@@ -11,10 +11,11 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib import registry, wiring
-from chalicelib.cli.keys import bootstrap_key
+from chalicelib import wiring
 from chalicelib.domain.registry import Scope
+from chalicelib.services import registry
 from chalicelib.settings import get_settings
+from infra.cli.keys import bootstrap_key
 
 
 class Api:

@@ -10,8 +10,8 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib.cli.keys import bootstrap_key
 from chalicelib.domain.registry import Scope
+from infra.cli.keys import bootstrap_key
 
 if TYPE_CHECKING:
     from tests.ingest_fixtures import Aws

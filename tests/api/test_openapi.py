@@ -14,10 +14,10 @@ from pydantic import BaseModel
 from app import app
 from chalicelib import wiring
 from chalicelib.api import responses
-from chalicelib.api.auth import ROUTE_DOCS, ROUTE_RULES
 from chalicelib.api.openapi import app_routes, base_path, build_document
-from chalicelib.cli.keys import bootstrap_key
+from chalicelib.api.routing import ROUTE_DOCS, ROUTE_RULES
 from chalicelib.domain.registry import Scope
+from infra.cli.keys import bootstrap_key
 
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.dynamo.repository import DynamoReadingRepository
-from chalicelib.memory import InMemoryReadingRepository
+from chalicelib.aws.readings import DynamoReadingRepository
 from chalicelib.ports import ReadingRepository
+from tests.fakes import InMemoryReadingRepository
 
 
 class ClientProxy:

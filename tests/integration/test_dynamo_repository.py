@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from chalicelib.aws import keys
+from chalicelib.aws.items import reading_item
+from chalicelib.aws.readings import BATCH_WRITE_MAX, DynamoReadingRepository
 from chalicelib.domain.errors import StorageUnavailableError
 from chalicelib.domain.rollups import Resolution
-from chalicelib.dynamo import keys
-from chalicelib.dynamo.items import reading_item
-from chalicelib.dynamo.repository import BATCH_WRITE_MAX, DynamoReadingRepository
 from tests.factories import MINUTE, T0, reading
 from tests.integration.conftest import ClientProxy
 

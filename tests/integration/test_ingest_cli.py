@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote_plus
 
-from chalicelib.cli.__main__ import main
+from infra.cli.__main__ import main
 
 if TYPE_CHECKING:
     from tests.ingest_fixtures import Aws

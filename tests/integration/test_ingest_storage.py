@@ -11,18 +11,17 @@ from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 
 from chalicelib import wiring
+from chalicelib.aws.readings import DynamoReadingRepository
+from chalicelib.aws.registry import DynamoKeyRepository, DynamoRegistryRepository
+from chalicelib.aws.s3 import S3ObjectStore
+from chalicelib.aws.sqs import SqsQueue
 from chalicelib.domain.models import Reading
 from chalicelib.domain.rollups import Resolution
-from chalicelib.dynamo.registry import DynamoKeyRepository, DynamoRegistryRepository
-from chalicelib.dynamo.repository import DynamoReadingRepository
-from chalicelib.ingest import files
-from chalicelib.ingest.consumer import Consumer
-from chalicelib.ingest.pipeline import Writer
-from chalicelib.ingest.ports import ObjectGoneError
-from chalicelib.memory import InMemoryReadingRepository
-from chalicelib.ports import Repositories
-from chalicelib.storage.s3 import S3ObjectStore
-from chalicelib.storage.sqs import SqsQueue
+from chalicelib.ports import ObjectGoneError, Repositories
+from chalicelib.services import imports as files
+from chalicelib.services.ingest import Writer
+from chalicelib.services.messages import Consumer
+from tests.fakes import InMemoryReadingRepository
 
 if TYPE_CHECKING:
     from tests.ingest_fixtures import Aws

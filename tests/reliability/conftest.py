@@ -73,7 +73,7 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """botocore's and the repository's retry sleeps become 0 (retries still happen, just fast)."""
     from botocore.retries.standard import ExponentialBackoff
 
-    from chalicelib.dynamo import repository
+    from chalicelib.aws import readings as repository
 
     monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
     monkeypatch.setattr(repository.DynamoReadingRepository, "_backoff", lambda self, attempt: None)
@@ -104,8 +104,8 @@ def api(table: str) -> Iterator[Api]:
     from chalice.test import Client
 
     from app import app
-    from chalicelib.cli.keys import bootstrap_key
     from chalicelib.domain.registry import Scope
+    from infra.cli.keys import bootstrap_key
 
     keys = {
         "admin": bootstrap_key("rel", [Scope.ADMIN, Scope.READ, Scope.INGEST], "admin")["key"],
@@ -134,8 +134,8 @@ def live_stack() -> Iterator[LiveStack]:
     Its own process: `mock_aws` in other tests of this worker resets in-process moto backends.
     """
     from chalicelib import wiring
-    from chalicelib.cli.keys import bootstrap_key
     from chalicelib.domain.registry import Scope
+    from infra.cli.keys import bootstrap_key
     from infra.local import (
         LOCALHOST,
         aws_env,

@@ -82,8 +82,9 @@ def reading_json(key: Key, value: float, unit: str = "C") -> dict[str, Any]:
 def assert_rollups_agree(stored: Mapping[Key, float], rooms: Iterable[tuple[str, str]]) -> None:
     """Each room's temperature statistics (built from minute and hour rollups) over everything
     stored equal an independent computation from `stored`: no reading lost or doubled there."""
-    from chalicelib import analytics, wiring
+    from chalicelib import wiring
     from chalicelib.domain.models import Metric
+    from chalicelib.services import analytics
 
     repo = wiring.repositories().readings
     for building, room in rooms:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.dynamo.keys import READINGS_HIGH
+from chalicelib.aws.keys import READINGS_HIGH
 
 from .conftest import Api
 from .faults import FaultInjector

@@ -59,7 +59,7 @@ def reading_sets(draw: st.DrawFn) -> list[tuple[Key, float, str]]:
 
 def post_all(repos: Any, building: str, readings: list[tuple[Key, float, str]]) -> None:
     """Send the readings through the ingest use case in batches of up to 7."""
-    from chalicelib import services
+    from chalicelib.services import readings as services
 
     for start in range(0, len(readings), 7):
         items = [
@@ -82,9 +82,9 @@ def post_all(repos: Any, building: str, readings: list[tuple[Key, float, str]]) 
 def check_averages(
     repos: Any, building: str, readings: list[tuple[Key, float, str]], minutes: int, unit: str
 ) -> None:
-    from chalicelib import services
     from chalicelib.domain.models import Metric
     from chalicelib.domain.units import TemperatureUnit
+    from chalicelib.services import readings as services
 
     expected = first_wins(((building, *k[1:]), celsius(v, u)) for k, v, u in readings)
     for room in ("r1", "r2", "r3"):
@@ -165,7 +165,7 @@ def test_pagination_visits_each_reading_once_in_dynamodb(
 def check_pages(
     repos: Any, building: str, readings: list[tuple[Key, float, str]], limit: int
 ) -> None:
-    from chalicelib import services
+    from chalicelib.services import readings as services
 
     for room in ("r1", "r2", "r3"):
         visited: list[tuple[int, str]] = []
@@ -202,8 +202,8 @@ def test_unit_conversions_round_trip(value: float) -> None:
 def test_distinct_rooms_never_share_a_partition_key(
     first: tuple[str, str], second: tuple[str, str]
 ) -> None:
+    from chalicelib.aws import keys
     from chalicelib.domain.inputs import check_identifier
-    from chalicelib.dynamo import keys
 
     for identifier in (*first, *second):
         check_identifier(identifier, "id")  # the ids pass validation

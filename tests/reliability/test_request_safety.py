@@ -40,7 +40,7 @@ def test_unexpected_error_answers_generic_500_without_traceback(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from app import app
-    from chalicelib import services
+    from chalicelib.services import readings as services
 
     # Given: a room, and a bug deep inside a use case
     reading = {"building": "b-1", "room": "r-1", "temperature": 21.5}

@@ -57,8 +57,8 @@ class Stack:
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     from chalicelib import wiring
-    from chalicelib.cli.keys import bootstrap_key
     from chalicelib.domain.registry import Scope
+    from infra.cli.keys import bootstrap_key
 
     emulator = Emulator(free_port()).start()
     process = None

@@ -10,8 +10,8 @@ import pytest
 
 from chalicelib import wiring
 from chalicelib.domain.registry import Building, Room
-from chalicelib.memory import InMemoryReadingRepository
 from infra.tables import create_table
+from tests.fakes import InMemoryReadingRepository
 
 QUEUE = "roomtemp-reports"
 BUCKET = "roomtemp-data"
@@ -54,8 +54,8 @@ def repo(request: pytest.FixtureRequest) -> Any:
     if request.param == "memory":
         return InMemoryReadingRepository()
     request.getfixturevalue("aws")
-    from chalicelib.dynamo.registry import DynamoRegistryRepository
-    from chalicelib.dynamo.repository import DynamoReadingRepository
+    from chalicelib.aws.readings import DynamoReadingRepository
+    from chalicelib.aws.registry import DynamoRegistryRepository
 
     settings = wiring.get_settings()
     client = wiring.aws_client("dynamodb")

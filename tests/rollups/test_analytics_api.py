@@ -12,9 +12,10 @@ from urllib.parse import urlparse
 import pytest
 from chalice.test import Client
 
-from chalicelib import registry, wiring
-from chalicelib.cli.keys import bootstrap_key
+from chalicelib import wiring
 from chalicelib.domain.registry import Scope
+from chalicelib.services import registry
+from infra.cli.keys import bootstrap_key
 
 BASE = "2026-11-25T10:00:00Z"
 

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from rollup_reference import T0
 
-from chalicelib import reports as service
 from chalicelib.domain.errors import StorageUnavailableError
 from chalicelib.domain.models import Reading
 from chalicelib.domain.reports import ReportSpec, ReportStatus
-from chalicelib.memory import (
+from chalicelib.services import reports as service
+from tests.fakes import (
     InMemoryReadingRepository,
     InMemoryReportQueue,
     InMemoryReportRepository,

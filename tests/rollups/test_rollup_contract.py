@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from rollup_reference import MINUTE, T0, expected, random_readings, stored
 
-from chalicelib import analytics
 from chalicelib.domain.models import Metric, Reading
 from chalicelib.domain.rollups import HOUR_MS, Resolution, Rollup, RollupLedger
-from chalicelib.memory import InMemoryReadingRepository
+from chalicelib.services import analytics
+from tests.fakes import InMemoryReadingRepository
 
 HOUR = HOUR_MS
 

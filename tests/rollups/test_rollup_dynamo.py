@@ -6,12 +6,12 @@ from typing import Any
 
 from rollup_reference import T0
 
+from chalicelib.aws import keys
+from chalicelib.aws.items import reading_item
+from chalicelib.aws.readings import DynamoReadingRepository
+from chalicelib.aws.rollups import rollup_item
 from chalicelib.domain.models import Reading
 from chalicelib.domain.rollups import HOUR_MS, Resolution, Rollup, RollupLedger
-from chalicelib.dynamo import keys
-from chalicelib.dynamo.items import reading_item
-from chalicelib.dynamo.repository import DynamoReadingRepository
-from chalicelib.dynamo.rollups import rollup_item
 
 
 def make_repo(aws: dict[str, Any]) -> DynamoReadingRepository:

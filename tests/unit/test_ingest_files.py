@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib import access, wiring
+from chalicelib import wiring
 from chalicelib.domain.errors import StorageUnavailableError
-from chalicelib.ingest import files
-from chalicelib.ingest.consumer import Consumer, Message
-from chalicelib.ingest.memory import InMemoryObjectStore, InMemoryQueue
-from chalicelib.ingest.pipeline import Writer
+from chalicelib.services import access
+from chalicelib.services import imports as files
+from chalicelib.services.ingest import Writer
+from chalicelib.services.messages import Consumer, Message
+from tests.fakes import InMemoryObjectStore, InMemoryQueue
 
 T0 = 1_735_689_600  # 2025-01-01T00:00:00Z
 HEADER = "building,room,sensor_id,timestamp,temperature,unit,humidity,co2\n"

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from chalicelib.ingest import formats
+from chalicelib.domain import formats
 
 
 def test_file_kind_is_told_by_the_name() -> None:

@@ -6,7 +6,7 @@ import json
 
 from chalicelib.domain.inputs import parse_one
 from chalicelib.domain.models import Reading
-from chalicelib.ingest import pipeline
+from chalicelib.services import ingest as pipeline
 
 NOW = 1_790_000_000_000
 

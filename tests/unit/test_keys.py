@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chalicelib.aws import keys
+from chalicelib.aws.items import item_reading, reading_item
 from chalicelib.domain.models import Reading
 from chalicelib.domain.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, format_ms
-from chalicelib.dynamo import keys
-from chalicelib.dynamo.items import item_reading, reading_item
 from tests.factories import reading
 
 identifiers = st.from_regex(r"[A-Za-z0-9_.:-]{1,64}", fullmatch=True)

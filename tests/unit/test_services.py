@@ -9,13 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib import services, wiring
+from chalicelib import wiring
 from chalicelib.domain.errors import MalformedRequestError, NotFoundError, ValidationError
 from chalicelib.domain.inputs import parse_items
 from chalicelib.domain.models import Metric, Position
 from chalicelib.domain.units import TemperatureUnit
-from chalicelib.memory import InMemoryReadingRepository
+from chalicelib.services import readings as services
 from tests.factories import MINUTE, T0, reading
+from tests.fakes import InMemoryReadingRepository
 
 AT = T0 + 15 * MINUTE
 

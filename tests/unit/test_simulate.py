@@ -12,9 +12,11 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import wiring
-from chalicelib.cli.__main__ import build_parser
-from chalicelib.cli.keys import bootstrap_key
-from chalicelib.cli.simulate import (
+from chalicelib.domain.inputs import parse_one
+from chalicelib.domain.registry import Scope
+from infra.cli.__main__ import build_parser
+from infra.cli.keys import bootstrap_key
+from infra.cli.simulate import (
     Faults,
     KeyRefusedError,
     Simulator,
@@ -22,8 +24,6 @@ from chalicelib.cli.simulate import (
     occupancy_at,
     run,
 )
-from chalicelib.domain.inputs import parse_one
-from chalicelib.domain.registry import Scope
 
 HOUR_MS = 3_600_000
 # A Wednesday.

@@ -7,12 +7,12 @@ import importlib
 import sys
 
 # Each module exposes register(subparsers) and sets `func` on its parsers.
-COMMANDS = ["chalicelib.cli.keys", "chalicelib.cli.transfer", "chalicelib.cli.simulate"]
+COMMANDS = ["infra.cli.keys", "infra.cli.transfer", "infra.cli.simulate"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser with every command of COMMANDS."""
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m infra.cli", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         importlib.import_module(name).register(subparsers)

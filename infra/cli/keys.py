@@ -1,6 +1,6 @@
 """`keys` and `tenants` commands: bootstrap and manage access by writing to the table directly.
 
-They use the same use cases as the routes (chalicelib.access), against the table named by
+They use the same use cases as the routes (chalicelib.services.access), against the table named by
 ROOMTEMP_TABLE_NAME at the endpoint the AWS SDK variables select (AWS, LocalStack, emulator).
 """
 
@@ -10,9 +10,9 @@ import argparse
 import json
 from typing import Any
 
-from chalicelib import access
 from chalicelib.domain.registry import Scope
 from chalicelib.domain.timeutil import now_ms
+from chalicelib.services import access
 from chalicelib.wiring import repositories
 
 

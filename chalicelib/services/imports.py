@@ -17,13 +17,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from chalicelib import observability
+from chalicelib.domain import formats
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.inputs import check_identifier
 from chalicelib.domain.rollups import RollupLedger
 from chalicelib.domain.timeutil import format_ms, now_ms
-from chalicelib.ingest import formats
-from chalicelib.ingest.ports import MessageQueue, ObjectGoneError, ObjectStore
-from chalicelib.services import IngestOutcome
+from chalicelib.ports import MessageQueue, ObjectGoneError, ObjectStore
+from chalicelib.services.readings import IngestOutcome
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.aws import keys
 from chalicelib.domain.models import Reading
-from chalicelib.dynamo import keys
 
 Item = dict[str, dict[str, Any]]
 _METRICS = ("temperature", "humidity", "co2")

@@ -6,16 +6,15 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from chalicelib import services
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.inputs import check_identifier
 from chalicelib.domain.models import Reading
 from chalicelib.domain.rollups import RollupLedger
 from chalicelib.domain.timeutil import format_ms, now_ms
-from chalicelib.ingest.ports import MessageQueue
-from chalicelib.ports import Repositories
-from chalicelib.registry import KnownRooms
-from chalicelib.services import IngestOutcome
+from chalicelib.ports import MessageQueue, Repositories
+from chalicelib.services import readings as services
+from chalicelib.services.readings import IngestOutcome
+from chalicelib.services.registry import KnownRooms
 from chalicelib.settings import get_settings
 
 # SQS: at most 10 entries and 256 KiB per SendMessageBatch (and per message).

@@ -10,7 +10,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.analytics import (
+from chalicelib.domain.errors import NotFoundError, StorageUnavailableError
+from chalicelib.domain.reports import Report, ReportSpec, ReportStatus
+from chalicelib.domain.rollups import Rollup
+from chalicelib.domain.timeutil import format_ms
+from chalicelib.ports import ReportQueue, ReportRepository, RollupRepository
+from chalicelib.services.analytics import (
     INTERVAL_MS,
     Interval,
     Stats,
@@ -20,11 +25,6 @@ from chalicelib.analytics import (
     metric_unit,
     series_edges,
 )
-from chalicelib.domain.errors import NotFoundError, StorageUnavailableError
-from chalicelib.domain.reports import Report, ReportSpec, ReportStatus
-from chalicelib.domain.rollups import Rollup
-from chalicelib.domain.timeutil import format_ms
-from chalicelib.ports import ReportQueue, ReportRepository, RollupRepository
 
 _log = logging.getLogger(__name__)
 # A run older than this is presumed dead (its Lambda timed out) and may be taken over.

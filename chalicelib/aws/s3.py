@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.ingest.ports import ObjectGoneError
+from chalicelib.ports import ObjectGoneError
 
 _GONE = {"NoSuchKey", "PreconditionFailed", "404", "412", "InvalidRange"}
 

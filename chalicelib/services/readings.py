@@ -21,7 +21,7 @@ from chalicelib.domain.models import (
 from chalicelib.domain.rollups import RollupLedger
 from chalicelib.domain.units import TemperatureUnit, from_celsius
 from chalicelib.ports import ReadingRepository, Repositories
-from chalicelib.registry import KnownRooms, resolve_rooms
+from chalicelib.services.registry import KnownRooms, resolve_rooms
 
 MAX_WINDOW_MINUTES = 1440
 MAX_PAGE = 1000

@@ -7,10 +7,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.aws import keys
+from chalicelib.aws.readings import storage_errors
 from chalicelib.domain.errors import StorageUnavailableError
 from chalicelib.domain.reports import Report, ReportSpec, ReportStatus
-from chalicelib.dynamo import keys
-from chalicelib.dynamo.repository import storage_errors
 
 LINK_SECONDS = 3600
 

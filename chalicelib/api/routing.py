@@ -13,12 +13,13 @@ from typing import Any
 
 from chalice.app import Blueprint, Request
 
-from chalicelib import access, observability
+from chalicelib import observability
 from chalicelib.api.http import domain_error_response
 from chalicelib.api.routedoc import QueryParam, ResponseSpec, RouteDoc, doc_of
 from chalicelib.domain.errors import DomainError, UnauthenticatedError
 from chalicelib.domain.registry import Principal, Scope
 from chalicelib.domain.timeutil import now_ms
+from chalicelib.services import access
 from chalicelib.wiring import key_cache, repositories
 
 PUBLIC: Scope | None = None

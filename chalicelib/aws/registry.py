@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from chalicelib.aws import keys
+from chalicelib.aws.readings import storage_errors
 from chalicelib.domain.registry import ApiKey, Building, Page, Room, Sensor, Tenant
-from chalicelib.dynamo import keys
-from chalicelib.dynamo.repository import storage_errors
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -11,12 +11,12 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.aws import keys
+from chalicelib.aws.items import Item, item_reading, key_tuple, reading_item, reading_key
+from chalicelib.aws.rollups import DynamoRollups
 from chalicelib.domain.errors import StorageUnavailableError
 from chalicelib.domain.models import Position, Reading, WriteResult
 from chalicelib.domain.rollups import Resolution, Rollup, RollupLedger
-from chalicelib.dynamo import keys
-from chalicelib.dynamo.items import Item, item_reading, key_tuple, reading_item, reading_key
-from chalicelib.dynamo.rollups import DynamoRollups
 
 C = TypeVar("C")
 R = TypeVar("R")

@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.errors import StorageUnavailableError
-from chalicelib.ingest.pipeline import message_batches
+from chalicelib.services.ingest import message_batches
 
 
 class SqsQueue:

@@ -17,6 +17,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.aws import keys
+from chalicelib.aws.items import Item, item_reading
 from chalicelib.domain.models import Reading
 from chalicelib.domain.registry import Room
 from chalicelib.domain.rollups import (
@@ -29,8 +31,6 @@ from chalicelib.domain.rollups import (
     RollupLedger,
     floor_to,
 )
-from chalicelib.dynamo import keys
-from chalicelib.dynamo.items import Item, item_reading
 
 # Rollup refreshes of different minutes are independent: run a few at once (clients are
 # thread-safe) so that a 1000-reading batch over many rooms stays within a Lambda's time.

@@ -18,8 +18,8 @@ from urllib.parse import unquote_plus
 
 from chalicelib import observability
 from chalicelib.domain.errors import DomainError
-from chalicelib.ingest import files
-from chalicelib.ingest.ports import MessageQueue, ObjectGoneError, ObjectStore
+from chalicelib.ports import MessageQueue, ObjectGoneError, ObjectStore
+from chalicelib.services import imports as files
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def s3_segments(data: dict[str, Any], objects: ObjectStore) -> list[files.Segmen
 def consumer_from_settings(remaining_ms: Callable[[], int] | None) -> Consumer:
     """The consumer the Lambda handler and the local poller use: AWS adapters from wiring."""
     from chalicelib import wiring
-    from chalicelib.ingest.pipeline import Writer
+    from chalicelib.services.ingest import Writer
     from chalicelib.settings import get_settings
 
     settings = get_settings()

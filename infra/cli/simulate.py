@@ -1,6 +1,6 @@
 """`simulate` command: N buildings x M rooms x S sensors posting readings to a running API.
 
-    python -m chalicelib.cli simulate --url http://127.0.0.1:8000 --key KEY \
+    python -m infra.cli simulate --url http://127.0.0.1:8000 --key KEY \
         --buildings 2 --rooms 3 --sensors 1 --rate 10 --batch 100 --duration 60 \
         --faults drop=0.05,dup=0.05,late=0.02,bad=0.01 --backfill 24
 

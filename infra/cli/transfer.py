@@ -15,9 +15,10 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import IO, Any
 
+from chalicelib.domain import formats
 from chalicelib.domain.models import Position
 from chalicelib.domain.timeutil import parse_iso
-from chalicelib.ingest import files, formats
+from chalicelib.services import imports as files
 
 EXPORT_COLUMNS = formats.CSV_COLUMNS
 
@@ -101,8 +102,8 @@ class _LocalFile:
 
 def import_direct(path: Path, key: str) -> files.Report:
     """Ingest a local file into the table through the same file code and pipeline."""
-    from chalicelib.ingest.memory import InMemoryQueue
-    from chalicelib.ingest.pipeline import Writer
+    from chalicelib.services.ingest import Writer
+    from tests.fakes import InMemoryQueue
 
     with _progress(total=path.stat().st_size, unit="B", unit_scale=True, desc="import") as bar:
         return files.process_segment(
@@ -143,7 +144,7 @@ def _writer(out: IO[str], fmt: str) -> Any:
 
 
 def _table_pages(building: str, room: str, from_ms: int, to_ms: int) -> Iterator[list[Any]]:
-    from chalicelib import services
+    from chalicelib.services import readings as services
     from chalicelib.wiring import reading_repository
 
     after: Position | None = None

@@ -1,1 +1,0 @@
-"""Operator command line: `python -m chalicelib.cli <command> ...` (see README)."""

@@ -1,1 +1,0 @@
-"""The DynamoDB adapter: keys, item shapes and the repository (boto3 lives here and in wiring)."""

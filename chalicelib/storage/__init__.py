@@ -1,1 +1,0 @@
-"""AWS adapters of the ingest ports: the bucket (S3) and the ingest queue (SQS)."""
