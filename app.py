@@ -1,22 +1,47 @@
-"""roomtemp's Chalice app: creates the app and registers the Blueprints. Nothing else at import."""
+"""roomtemp's Chalice app: creates the app, registers the Blueprints and the event handlers.
+
+Nothing else happens at import: no AWS client, no environment read.
+"""
+
+from typing import Any
 
 from chalice import Chalice
+from chalice.app import SQSEvent
 
+from chalicelib.api import events
 from chalicelib.api.access import access_api
-from chalicelib.api.analytics import stats_routes
-from chalicelib.api.events import events
+from chalicelib.api.analytics import analytics_api
 from chalicelib.api.health import health
-from chalicelib.api.readings import readings
+from chalicelib.api.readings import readings_api
 from chalicelib.api.registry import registry_api
-from chalicelib.api.reports import reports
+from chalicelib.api.reports import reports_api
 from chalicelib.api.web import web
 
 app = Chalice(app_name="roomtemp")
-app.register_blueprint(health)
-app.register_blueprint(readings)
-app.register_blueprint(registry_api)
-app.register_blueprint(access_api)
-app.register_blueprint(events)
-app.register_blueprint(web)
-app.register_blueprint(stats_routes)
-app.register_blueprint(reports)
+for blueprint in (
+    health,
+    readings_api,
+    registry_api,
+    access_api,
+    web,
+    analytics_api,
+    reports_api,
+):
+    app.register_blueprint(blueprint)
+
+# The queues' names as deployed (Chalice subscribes each handler by name; the deploy template
+# maps them to the stage's queues); senders use their URLs from the environment.
+INGEST_QUEUE = "roomtemp-ingest"
+REPORTS_QUEUE = "roomtemp-reports"
+
+
+@app.on_sqs_message(queue=INGEST_QUEUE, batch_size=10, name="ingest")
+def ingest(event: SQSEvent) -> dict[str, Any]:
+    """S3 file notifications, file continuations and readings messages (own Lambda)."""
+    return events.ingest_messages(event)
+
+
+@app.on_sqs_message(queue=REPORTS_QUEUE, batch_size=1, name="compute_report")
+def compute_report(event: SQSEvent) -> dict[str, Any]:
+    """Compute queued reports (own Lambda)."""
+    return events.report_jobs(event)

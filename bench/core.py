@@ -101,12 +101,13 @@ def in_memory_app() -> Iterator[tuple[Any, str]]:
     from chalicelib import wiring
     from chalicelib.domain.registry import Scope
     from infra.cli.keys import bootstrap_key
+    from tests.fakes import in_memory_repositories
 
-    wiring.use_repositories(wiring.in_memory_repositories())
+    wiring.override(repositories=in_memory_repositories())
     try:
         yield app, bootstrap_key("bench", [Scope.INGEST], "bench")["key"]
     finally:
-        wiring.use_repositories(None)
+        wiring.reset()
 
 
 def hello_app() -> Any:
@@ -214,6 +215,7 @@ def moto_dynamodb() -> Iterator[Any]:
 
 def items_read_by_average() -> list[Measurement]:
     """ScannedCount of one 15-minute average over rooms with 1,000 and 100,000 readings."""
+    from chalicelib.aws.dynamo import DynamoTable
     from chalicelib.aws.items import reading_item
     from chalicelib.aws.readings import DynamoReadingRepository
     from chalicelib.domain.models import Metric, Reading
@@ -229,7 +231,7 @@ def items_read_by_average() -> list[Measurement]:
 
     results = {}
     with moto_dynamodb() as client:
-        repo = DynamoReadingRepository(client, create_table(client, "roomtemp-bench"))
+        repo = DynamoReadingRepository(DynamoTable(client, create_table(client, "roomtemp-bench")))
         client.meta.events.register("after-call.dynamodb.Query", count_scanned)
         for history in (1_000, 100_000):
             room = f"history-{history}"

@@ -72,7 +72,7 @@ def _child(mode: str, endpoint: str, table: str, path: str) -> dict[str, float]:
             files.Segment(key=key, etag=etag),
             objects=objects,
             queue=InMemoryQueue(),
-            store=Writer(repos=repos, known=known),
+            store=Writer(repos, known=known),
             budget=files.Budget(),
         )
         assert report.status == "done", report.error
@@ -88,6 +88,7 @@ def _raw(client: Any, table: str, path: str, *, with_rollups: bool) -> tuple[int
     """BatchWriteItem only: the reading items (and, with_rollups, the minute and hour rollup
     items the import leaves too, computed in memory an hour at a time); no validation, no
     duplicate check, no reads. Return (rows, items written)."""
+    from chalicelib.aws.dynamo import DynamoTable
     from chalicelib.aws.items import reading_item
     from chalicelib.aws.readings import DynamoReadingRepository
     from chalicelib.aws.rollups import seed_items
@@ -96,7 +97,9 @@ def _raw(client: Any, table: str, path: str, *, with_rollups: bool) -> tuple[int
     from chalicelib.settings import get_settings
 
     # As many requests in flight as the pipeline's writer keeps.
-    repo = DynamoReadingRepository(client, table, concurrency=get_settings().write_concurrency)
+    repo = DynamoReadingRepository(
+        DynamoTable(client, table, concurrency=get_settings().write_concurrency)
+    )
     rows = written = 0
 
     def write(group: list[Reading]) -> int:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from chalicelib.aws.dynamo import DynamoTable
 from chalicelib.aws.items import reading_item
 from chalicelib.aws.readings import DynamoReadingRepository
 from chalicelib.aws.rollups import seed_items
@@ -158,7 +159,7 @@ def run() -> dict[str, float]:
     """Every figure of the rollups benchmark."""
     out: dict[str, float] = {}
     with moto_table() as (client, table):
-        repo = DynamoReadingRepository(client, table, rollup_threads=1)
+        repo = DynamoReadingRepository(DynamoTable(client, table), rollup_threads=1)
         meter = Meter(client)
         edges = (NOW - 30 * DAY, NOW, START, START + 30 * DAY)
         seed(repo, readings("every10s", START - DAY, NOW + DAY, 10_000), raw_near=edges)
@@ -193,7 +194,7 @@ def run() -> dict[str, float]:
             repo.window("b1", "every10s", NOW - 15 * 60_000, NOW)
 
     with moto_table() as (client, table):
-        repo = DynamoReadingRepository(client, table, rollup_threads=1)
+        repo = DynamoReadingRepository(DynamoTable(client, table), rollup_threads=1)
         meter = Meter(client)
         # Building report: 20 rooms x 7 days (one reading per 5 min per room; the report reads
         # hour rollups only, so the rate does not change its figure).
@@ -209,7 +210,7 @@ def run() -> dict[str, float]:
         _log("report done")
     # Write units in a small fresh table: they do not depend on its size; moto's speed does.
     with moto_table() as (client, table):
-        repo = DynamoReadingRepository(client, table, rollup_threads=1)
+        repo = DynamoReadingRepository(DynamoTable(client, table), rollup_threads=1)
         meter = Meter(client)
         # Write units on the normal path, in steady state (room already indexed by this process).
         repo.put_readings(readings("live", NOW, NOW + 1, 1))

@@ -99,15 +99,6 @@ class KeyRepository(Protocol):
     def list_keys(self, tenant: str | None, limit: int, after: str | None) -> Page: ...
 
 
-@dataclass(frozen=True)
-class Repositories:
-    """The repositories a request may need, built once per process by wiring."""
-
-    readings: ReadingRepository
-    registry: RegistryRepository
-    keys: KeyRepository
-
-
 class RollupRepository(Protocol):
     """Per-room minute and hour rollups (kept current by every put_readings), plus raw reads."""
 
@@ -124,6 +115,16 @@ class RollupRepository(Protocol):
     def rooms_of(self, building: str) -> list[str]:
         """The building's rooms, sorted (for now: the rooms that have readings)."""
         ...
+
+
+@dataclass(frozen=True)
+class Repositories:
+    """The repositories a request may need, built once per process by wiring."""
+
+    readings: ReadingRepository
+    registry: RegistryRepository
+    keys: KeyRepository
+    rollups: RollupRepository  # the rollup side of `readings` (one adapter implements both)
 
 
 class ReportRepository(Protocol):
@@ -159,14 +160,6 @@ class ReportRepository(Protocol):
 
     def csv_link(self, report_id: str) -> str:
         """A link to the report's CSV copy (a presigned URL on AWS)."""
-        ...
-
-
-class ReportQueue(Protocol):
-    """Hands report work to the asynchronous worker."""
-
-    def send(self, message: dict[str, Any]) -> None:
-        """Queue one report job; StorageUnavailableError if the queue cannot take it."""
         ...
 
 

@@ -13,22 +13,32 @@ class Settings(BaseSettings):
     table_name: str = "roomtemp"
     max_future_seconds: int = 300
     raw_retention_days: int = 0
-    write_max_attempts: int = 8
     # Batch requests (25 writes / 100 reads each) a large write keeps in flight at once.
     write_concurrency: int = 4
     # How long a warm process trusts a key check / a room's existence before reading it again.
     auth_cache_seconds: float = 10.0
     registry_cache_seconds: float = 60.0
 
-    # -- bulk and asynchronous ingestion (issue 4) --
+    # -- the one retry policy (chalicelib/aws/retry.py): API requests and queue workers --
+    # An API request answers 503 + Retry-After once this is spent (API Gateway stops at 29 s).
+    api_deadline_seconds: float = 15.0
+    api_retry_attempts: int = 5
+    api_retry_cap_seconds: float = 0.5
+    worker_retry_attempts: int = 8
+    worker_retry_cap_seconds: float = 5.0
+    retry_base_seconds: float = 0.05
+
+    # -- bulk and asynchronous ingestion --
     bucket_name: str = "roomtemp-data"
     ingest_queue_name: str = "roomtemp-ingest"
     ingest_queue_url: str = ""  # empty: looked up from ingest_queue_name
     ingest_dlq_url: str = ""
     ingest_chunk_rows: int = 1000  # rows validated and written together
-    ingest_reserve_seconds: int = 60  # invocation time kept back for the report and the hand-off
+    # Invocation time a worker keeps back for its report and hand-off (also its retry deadline).
+    ingest_reserve_seconds: int = 60
     ingest_max_rows_per_invocation: int = 0  # 0: no cap (tests force continuation with a cap)
-    # -- reports (issue 5): results and CSV copies go to the same bucket, under reports/ --
+    # -- reports: results and CSV copies go to the same bucket, under reports/ --
     reports_queue_url: str = ""
+    reports_queue_name: str = ""  # empty with an empty URL: POST /reports answers 503
     # Parallel rollup refreshes per write request (1 under moto in-process, not thread-safe).
     rollup_threads: int = 8

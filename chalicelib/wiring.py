@@ -1,174 +1,249 @@
-"""Lazily built, cached adapters. Nothing here runs at import time; tests reset or override it.
+"""The only place adapters are built: lazily, once per process, cached. Nothing runs at import.
 
 Endpoints come from the AWS SDK's own variables (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB, ...),
-so AWS, LocalStack and the embedded emulator need no code branch.
+so AWS, LocalStack and the embedded emulator need no code branch. Tests replace adapters with
+`override(...)` (fakes live in tests/fakes.py) and forget everything with `reset()`.
 """
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
-from typing import Any, cast
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any, TypeVar
 
-from chalicelib.ports import (
-    MessageQueue,
-    ObjectStore,
-    ReadingRepository,
-    ReportQueue,
-    ReportRepository,
-    Repositories,
-    RollupRepository,
-)
+from chalicelib.aws.dynamo import DynamoTable
+from chalicelib.aws.retry import RetryPolicy, budget
+from chalicelib.ports import MessageQueue, ObjectStore, ReportRepository, Repositories
 from chalicelib.services.access import KeyCache
+from chalicelib.services.imports import Budget
+from chalicelib.services.ingest import Writer
+from chalicelib.services.messages import Consumer
 from chalicelib.services.registry import KnownRooms
 from chalicelib.settings import get_settings, reset_settings
 
-_override: Repositories | None = None
-_report_override: tuple[ReportRepository, ReportQueue] | None = None
+T = TypeVar("T")
+_overrides: dict[str, Any] = {}
+
+
+def _overridable(name: str) -> Callable[[Callable[[], T]], Callable[[], T]]:
+    """An adapter factory, cached, that `override(name=...)` replaces."""
+
+    def decorator(build: Callable[[], T]) -> Callable[[], T]:
+        cached = cache(build)
+
+        def get() -> T:
+            found: T | None = _overrides.get(name)
+            return found if found is not None else cached()
+
+        get.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+        get.__doc__ = build.__doc__
+        _factories.append(cached)
+        return get
+
+    return decorator
+
+
+_factories: list[Any] = []
 
 
 @cache
 def aws_client(service: str) -> Any:
-    """A boto3 client for `service`, created on first use."""
+    """A boto3 client for `service`, created on first use. botocore's retries are off: every
+    call is retried by the one policy of chalicelib/aws/retry.py, within its deadline."""
     import boto3
     from botocore.config import Config
 
     session = boto3.session.Session()
     config = Config(
-        retries={"mode": "standard", "max_attempts": 3},
+        retries={"mode": "standard", "total_max_attempts": 1},
         connect_timeout=2,
         read_timeout=10,
         tcp_keepalive=True,
+        max_pool_connections=32,
     )
     return session.client(service, region_name=session.region_name or "us-east-1", config=config)
 
 
-@cache
-def _dynamo_repositories() -> Repositories:
+# -- retry budgets -----------------------------------------------------------------------------
+
+
+def api_policy() -> RetryPolicy:
+    """The retry policy of an API request."""
+    s = get_settings()
+    return RetryPolicy(s.api_retry_attempts, s.retry_base_seconds, s.api_retry_cap_seconds)
+
+
+def worker_policy() -> RetryPolicy:
+    """The retry policy of a queue or stream worker (more patient than a request)."""
+    s = get_settings()
+    return RetryPolicy(s.worker_retry_attempts, s.retry_base_seconds, s.worker_retry_cap_seconds)
+
+
+@contextmanager
+def api_budget() -> Iterator[None]:
+    """Run one API request: it answers 503 rather than outlive api_deadline_seconds."""
+    with budget(api_policy(), get_settings().api_deadline_seconds):
+        yield
+
+
+@contextmanager
+def worker_budget(remaining_ms: Callable[[], int] | None) -> Iterator[None]:
+    """Run one worker invocation: its calls give up before the reserve of its remaining time."""
+    seconds = None
+    if remaining_ms is not None:
+        seconds = max(1.0, remaining_ms() / 1000 - get_settings().ingest_reserve_seconds / 2)
+    with budget(worker_policy(), seconds):
+        yield
+
+
+# -- DynamoDB ----------------------------------------------------------------------------------
+
+
+@_overridable("table")
+def table() -> DynamoTable:
+    """The one table."""
+    settings = get_settings()
+    return DynamoTable(
+        aws_client("dynamodb"), settings.table_name, concurrency=settings.write_concurrency
+    )
+
+
+@_overridable("repositories")
+def repositories() -> Repositories:
+    """The repositories the handlers use."""
     from chalicelib.aws.readings import DynamoReadingRepository
     from chalicelib.aws.registry import DynamoKeyRepository, DynamoRegistryRepository
 
     settings = get_settings()
-    client = aws_client("dynamodb")
+    one = table()
+    readings = DynamoReadingRepository(
+        one, retention_days=settings.raw_retention_days, rollup_threads=settings.rollup_threads
+    )
     return Repositories(
-        readings=DynamoReadingRepository(
-            client,
-            settings.table_name,
-            retention_days=settings.raw_retention_days,
-            max_attempts=settings.write_max_attempts,
-            concurrency=settings.write_concurrency,
-            rollup_threads=settings.rollup_threads,
-        ),
-        registry=DynamoRegistryRepository(client, settings.table_name),
-        keys=DynamoKeyRepository(client, settings.table_name),
+        readings=readings,
+        registry=DynamoRegistryRepository(one),
+        keys=DynamoKeyRepository(one),
+        rollups=readings,
     )
 
 
-def in_memory_repositories(readings: ReadingRepository | None = None) -> Repositories:
-    """Fresh in-memory repositories (tests, benchmarks)."""
-    from tests.fakes import (
-        InMemoryKeyRepository,
-        InMemoryReadingRepository,
-        InMemoryRegistryRepository,
-    )
+@_overridable("report_repository")
+def report_repository() -> ReportRepository:
+    """Report status items (the table) and their results (the bucket)."""
+    from chalicelib.aws.reports import DynamoReportRepository
+    from chalicelib.aws.s3 import S3ObjectStore
 
-    return Repositories(
-        readings=readings or InMemoryReadingRepository(),
-        registry=InMemoryRegistryRepository(),
-        keys=InMemoryKeyRepository(),
+    return DynamoReportRepository(
+        table(), S3ObjectStore(aws_client("s3"), get_settings().bucket_name)
     )
 
 
-def repositories() -> Repositories:
-    """The repositories the handlers use: an override in tests, else DynamoDB."""
-    return _override if _override is not None else _dynamo_repositories()
+# -- S3 and SQS --------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
+@_overridable("object_store")
 def object_store() -> ObjectStore:
-    """The bucket of ingested files and their reports (issue 4)."""
+    """The bucket of ingested files and their reports."""
     from chalicelib.aws.s3 import S3ObjectStore
 
     return S3ObjectStore(aws_client("s3"), get_settings().bucket_name)
 
 
-@lru_cache(maxsize=1)
+@_overridable("ingest_queue")
 def ingest_queue() -> MessageQueue:
-    """The ingest queue: async readings and file continuations (issue 4)."""
+    """The ingest queue: async readings and file continuations."""
     from chalicelib.aws.sqs import SqsQueue
 
     settings = get_settings()
     return SqsQueue(
-        aws_client("sqs"), url=settings.ingest_queue_url, name=settings.ingest_queue_name
+        aws_client("sqs"),
+        url=settings.ingest_queue_url,
+        name=settings.ingest_queue_name,
+        what="the ingest queue",
     )
 
 
-def reading_repository() -> ReadingRepository:
-    """The reading repository the handlers use."""
-    return repositories().readings
+@_overridable("reports_queue")
+def reports_queue() -> MessageQueue:
+    """The queue of report jobs."""
+    from chalicelib.aws.sqs import SqsQueue
+
+    settings = get_settings()
+    return SqsQueue(
+        aws_client("sqs"),
+        url=settings.reports_queue_url,
+        name=settings.reports_queue_name,
+        what="the reports queue",
+    )
 
 
-def use_repositories(repos: Repositories | None) -> None:
-    """Make every handler use `repos` (None: back to DynamoDB)."""
-    global _override
-    _override = repos
-    key_cache().forget()
-    known_rooms.cache_clear()
+# -- caches and composed use cases -------------------------------------------------------------
 
 
 @cache
 def key_cache() -> KeyCache:
-    """Recently checked API keys (see access.KeyCache)."""
+    """Recently checked API keys (see services.access.KeyCache)."""
     return KeyCache(get_settings().auth_cache_seconds)
 
 
 @cache
 def known_rooms() -> KnownRooms:
-    """Rooms recently confirmed to exist (see registry.KnownRooms)."""
+    """Rooms recently confirmed to exist (see services.registry.KnownRooms)."""
     return KnownRooms(get_settings().registry_cache_seconds)
 
 
-def rollup_repository() -> RollupRepository:
-    """The rollup side of the same repository (both adapters implement both ports)."""
-    return cast(RollupRepository, reading_repository())
-
-
-@lru_cache(maxsize=1)
-def _aws_reports() -> tuple[ReportRepository, ReportQueue]:
-    from chalicelib.aws.reports import DynamoReportRepository, SqsReportQueue
-
-    settings = get_settings()
-    repo = DynamoReportRepository(
-        aws_client("dynamodb"), settings.table_name, aws_client("s3"), settings.bucket_name
+def writer() -> Writer:
+    """The funnel of the bulk and asynchronous ingest paths."""
+    return Writer(
+        repositories(),
+        known=known_rooms(),
+        max_future_ms=get_settings().max_future_seconds * 1000,
     )
-    return repo, SqsReportQueue(aws_client("sqs"), settings.reports_queue_url)
 
 
-def report_repository() -> ReportRepository:
-    """Where reports and their results are kept: an override in tests, else DynamoDB + S3."""
-    return (_report_override or _aws_reports())[0]
+def ingest_consumer(remaining_ms: Callable[[], int] | None) -> Consumer:
+    """The consumer of the ingest queue (the Lambda handler and the local poller)."""
+    settings = get_settings()
+    return Consumer(
+        objects=object_store(),
+        queue=ingest_queue(),
+        store=writer(),
+        budget=Budget(
+            remaining_ms,
+            reserve_ms=settings.ingest_reserve_seconds * 1000,
+            max_rows=settings.ingest_max_rows_per_invocation,
+        ),
+        chunk_rows=settings.ingest_chunk_rows,
+    )
 
 
-def report_queue() -> ReportQueue:
-    """Where report jobs are queued: an override in tests, else SQS."""
-    return (_report_override or _aws_reports())[1]
+# -- tests -------------------------------------------------------------------------------------
 
 
-def use_reports(repo: ReportRepository | None, queue: ReportQueue | None = None) -> None:
-    """Make every handler use these report adapters (None: back to AWS)."""
-    global _report_override
-    _report_override = None if repo is None or queue is None else (repo, queue)
+def override(**adapters: Any) -> None:
+    """Make every handler use these adapters (by factory name: repositories=..., ...)."""
+    unknown = set(adapters) - {
+        "table",
+        "repositories",
+        "report_repository",
+        "object_store",
+        "ingest_queue",
+        "reports_queue",
+    }
+    if unknown:
+        raise TypeError(f"no adapter named {', '.join(sorted(unknown))}")
+    _overrides.update(adapters)
+    key_cache().forget()
+    known_rooms().forget()
 
 
 def reset() -> None:
-    """Forget every cached client, repository and setting (after the environment changed)."""
-    global _override, _report_override
-    _override = None
-    _report_override = None
+    """Forget every override, cached client, adapter and setting (the environment changed)."""
+    _overrides.clear()
     aws_client.cache_clear()
-    _dynamo_repositories.cache_clear()
+    for factory in _factories:
+        factory.cache_clear()
     key_cache.cache_clear()
     known_rooms.cache_clear()
-    object_store.cache_clear()
-    ingest_queue.cache_clear()
-    _aws_reports.cache_clear()
     reset_settings()

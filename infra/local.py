@@ -160,16 +160,17 @@ def _client(service: str, endpoint: str) -> Any:
 
 def issue_key(endpoint: str, table_name: str, tenant: str, scopes: list[str], name: str) -> str:
     """A fresh key of `tenant` (created if missing) on `endpoint`, by the code POST /keys uses."""
+    from chalicelib.aws.dynamo import DynamoTable
     from chalicelib.aws.registry import DynamoKeyRepository, DynamoRegistryRepository
     from chalicelib.domain.registry import Scope
     from chalicelib.domain.timeutil import now_ms
     from chalicelib.services import access
 
-    client = _client("dynamodb", endpoint)
-    registry = DynamoRegistryRepository(client, table_name)
+    table = DynamoTable(_client("dynamodb", endpoint), table_name)
+    registry = DynamoRegistryRepository(table)
     access.ensure_tenant(registry, tenant, now_ms())
     _, token = access.issue_key(
-        DynamoKeyRepository(client, table_name),
+        DynamoKeyRepository(table),
         registry,
         tenant=tenant,
         scopes=[Scope(s) for s in scopes],

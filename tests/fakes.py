@@ -24,7 +24,7 @@ from chalicelib.domain.rollups import (
     RollupLedger,
     floor_to,
 )
-from chalicelib.ports import ObjectGoneError
+from chalicelib.ports import ObjectGoneError, ReadingRepository, Repositories
 
 _Key = tuple[int, str]
 
@@ -322,17 +322,6 @@ class InMemoryReportRepository:
         return f"memory://reports/{report_id}.csv"
 
 
-class InMemoryReportQueue:
-    """Queued report jobs in a list; tests hand them to the worker."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-
-    def send(self, message: dict[str, Any]) -> None:
-        """Append the job."""
-        self.messages.append(message)
-
-
 class InMemoryObjectStore:
     """A bucket as a dict of key -> bytes; ETags are MD5 hex like S3's single-part ETags."""
 
@@ -382,3 +371,14 @@ class InMemoryQueue:
         """Remove and return every body queued so far."""
         bodies, self.bodies = self.bodies, []
         return bodies
+
+
+def in_memory_repositories(readings: ReadingRepository | None = None) -> Repositories:
+    """Fresh in-memory repositories (the reading fake also serves the rollup port)."""
+    reading_repo = readings or InMemoryReadingRepository()
+    return Repositories(
+        readings=reading_repo,
+        registry=InMemoryRegistryRepository(),
+        keys=InMemoryKeyRepository(),
+        rollups=reading_repo,  # type: ignore[arg-type]
+    )

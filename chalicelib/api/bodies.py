@@ -1,24 +1,28 @@
-"""Request bodies of the registry and access routes (pydantic: the same models feed the docs)."""
+"""Request bodies (pydantic: the same models validate and feed /openapi.json)."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic import ValidationError as PydanticValidationError
 
-from chalicelib.domain.errors import ValidationError
-from chalicelib.domain.inputs import Identifier, describe_errors
+from chalicelib.domain.analytics import Band
+from chalicelib.domain.inputs import MAX_BATCH, Identifier, ReadingIn
 from chalicelib.domain.models import Metric
 from chalicelib.domain.registry import Scope
-from chalicelib.domain.reports import Band
 from chalicelib.domain.units import TemperatureUnit
-
-T = TypeVar("T", bound=BaseModel)
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReadingBatchIn(BaseModel):
+    """A batch of 1-1000 readings; each is validated on its own (207 lists the rejected ones)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    readings: list[ReadingIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class BuildingIn(_Body):
@@ -67,7 +71,7 @@ class TenantPatch(_Body):
 
 
 class ReportIn(_Body):
-    """POST /reports (documentation; chalicelib.api.reports.parse_spec validates it)."""
+    """POST /reports (documentation; the view's parse_spec validates it)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -80,16 +84,6 @@ class ReportIn(_Body):
     bands: dict[Metric, Band] | None = Field(default=None, description="comfort band per metric")
     low: float | None = Field(default=None, description="temperature band shorthand: low")
     high: float | None = Field(default=None, description="temperature band shorthand: high")
-
-
-def parse_body(model: type[T], body: Any) -> T:
-    """Validate a JSON body against `model`; 422 with a readable message otherwise."""
-    if not isinstance(body, dict):
-        raise ValidationError("body must be a JSON object")
-    try:
-        return model.model_validate(body)
-    except PydanticValidationError as exc:
-        raise ValidationError(describe_errors(exc)) from None
 
 
 def changes_of(patch: PatchIn) -> dict[str, Any]:

@@ -1,28 +1,72 @@
-"""Queue-driven handlers: the ingest queue (S3 file notifications, continuations, readings).
+"""The bodies of the event handlers that app.py registers: queue messages in, partial failures out.
 
-Deployed as its own Lambda ("ingest"). It returns {"batchItemFailures": [...]}: with
-FunctionResponseTypes=ReportBatchItemFailures on the event source mapping (set in the deploy
-template; Chalice does not set it) only the failed messages are retried, then dead-lettered.
+Each returns {"batchItemFailures": [...]} through Powertools' batch utility: with
+FunctionResponseTypes=ReportBatchItemFailures on the event source mapping only the failed
+messages are retried, then dead-lettered. A batch whose every message failed is reported the
+same way (not raised), so the local pollers and Lambda treat it alike.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Blueprint, SQSEvent
+from chalice.app import SQSEvent
 
-from chalicelib.services.messages import Message, consumer_from_settings
+from chalicelib import observability, wiring
+from chalicelib.domain.timeutil import now_ms
+from chalicelib.services import reports
 
-events = Blueprint(__name__)
-INGEST_QUEUE = "roomtemp-ingest"
+
+def _sqs_batch(event: SQSEvent, handle: Callable[[Any], None]) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.batch import (
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
+
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    remaining = getattr(event.context, "get_remaining_time_in_millis", None)
+    with wiring.worker_budget(remaining):
+        response: dict[str, Any] = process_partial_response(  # type: ignore[assignment]
+            event=event.to_dict(), record_handler=handle, processor=processor
+        )
+    return response
 
 
-@events.on_sqs_message(queue=INGEST_QUEUE, batch_size=10, name="ingest")
-def on_ingest_message(event: SQSEvent) -> dict[str, Any]:
-    """Handle a batch of ingest messages; report the ones that failed, so only they come back."""
-    context = event.context
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    consumer = consumer_from_settings(remaining)
-    messages = [Message(r.to_dict()["messageId"], r.body) for r in event]
-    failed = consumer.handle_batch(messages)
-    return {"batchItemFailures": [{"itemIdentifier": i} for i in failed]}
+def ingest_messages(event: SQSEvent) -> dict[str, Any]:
+    """The ingest queue: S3 file notifications, file continuations and readings messages."""
+    remaining = getattr(event.context, "get_remaining_time_in_millis", None)
+    consumer = wiring.ingest_consumer(remaining)
+
+    def handle(record: Any) -> None:
+        try:
+            consumer.handle(record.body)
+        except Exception as exc:  # reported as this message's failure: it alone comes back
+            observability.logger().warning(
+                "ingest message failed", message_id=record.message_id, error=repr(exc)[:500]
+            )
+            raise
+
+    return _sqs_batch(event, handle)
+
+
+def report_jobs(event: SQSEvent) -> dict[str, Any]:
+    """The reports queue: compute each queued report (a busy table hands it back to the queue)."""
+
+    def handle(record: Any) -> None:
+        try:
+            report_id = str(json.loads(record.body)["id"])
+        except (ValueError, KeyError, TypeError):
+            observability.logger().warning("dropping a malformed report message")
+            return
+        reports.run_report(
+            wiring.report_repository(),
+            wiring.repositories().rollups,
+            report_id,
+            clock=now_ms,
+            delivery=int(record.attributes.approximate_receive_count or 1),
+        )
+
+    return _sqs_batch(event, handle)

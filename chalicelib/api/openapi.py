@@ -93,10 +93,10 @@ def _error_statuses(doc: RouteDoc, path_params: list[str]) -> list[int]:
             statuses |= {404, 422}
     if doc.body is not None:
         statuses |= {400, 422}
-    if doc.query:
+    if doc.query is not None:
         statuses.add(422)
-    if any(q.name == "cursor" for q in doc.query):
-        statuses.add(400)
+        if "cursor" in doc.query.model_fields:
+            statuses.add(400)
     return sorted(statuses)
 
 
@@ -128,6 +128,29 @@ def _response(status: int, spec: Any, components: _Components) -> dict[str, Any]
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _query_parameters(
+    model: type[BaseModel] | None, components: _Components
+) -> list[dict[str, Any]]:
+    """OpenAPI query parameters of a route's query model: one per field, under its alias."""
+    if model is None:
+        return []
+    schema = model.model_json_schema(ref_template=REF, mode="validation")
+    for name, sub in schema.pop("$defs", {}).items():
+        components.add(name, sub)
+    required = set(schema.get("required", ()))
+    parameters = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = dict(prop)
+        description = prop.pop("description", "")
+        prop.pop("title", None)
+        spec: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
+        spec["schema"] = prop
+        if description:
+            spec["description"] = description
+        parameters.append(spec)
+    return parameters
+
+
 def _operation(doc: RouteDoc, components: _Components) -> dict[str, Any]:
     path_params = PATH_PARAM.findall(doc.path)
     operation: dict[str, Any] = {
@@ -153,18 +176,7 @@ def _operation(doc: RouteDoc, components: _Components) -> dict[str, Any]:
         }
         for name in path_params
     ]
-    for param in doc.query:
-        spec: dict[str, Any] = {
-            "name": param.name,
-            "in": "query",
-            "required": param.required,
-            "schema": dict(param.schema),
-        }
-        if param.description:
-            spec["description"] = param.description
-        if param.example is not None:
-            spec["example"] = param.example
-        parameters.append(spec)
+    parameters.extend(_query_parameters(doc.query, components))
     if parameters:
         operation["parameters"] = parameters
     if doc.body is not None:

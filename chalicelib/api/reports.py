@@ -1,38 +1,26 @@
-"""Reports: POST /reports (202), GET /reports/{id}, and the SQS worker that computes them."""
+"""Reports: POST /reports (202) and GET /reports/{id}; the worker is api/events.report_jobs."""
 
 from __future__ import annotations
 
-import json
-import logging
 from typing import Any
 
-from chalice.app import Blueprint, Response, SQSEvent
+from chalice.app import Blueprint
 from pydantic import ValidationError as PydanticValidationError
 
+from chalicelib import wiring
 from chalicelib.api.bodies import ReportIn
-from chalicelib.api.http import json_body
-from chalicelib.api.responses import ReportAccepted
-from chalicelib.api.routing import route
+from chalicelib.api.http import identifier, json_body
+from chalicelib.api.responses import ReportAccepted, ReportOut
+from chalicelib.api.routing import Reply, route
+from chalicelib.api.scope import owner
 from chalicelib.domain.errors import MalformedRequestError, ValidationError
 from chalicelib.domain.inputs import describe_errors
 from chalicelib.domain.registry import Principal, Scope
 from chalicelib.domain.reports import ReportSpec
 from chalicelib.domain.timeutil import now_ms, parse_iso
-from chalicelib.services import access, registry
-from chalicelib.services import reports as report_service
-from chalicelib.wiring import (
-    known_rooms,
-    report_queue,
-    report_repository,
-    repositories,
-    rollup_repository,
-)
+from chalicelib.services import registry, reports
 
-reports = Blueprint(__name__)
-# The deployed queue's name (Chalice wires the event source by name); senders use its URL from
-# ROOMTEMP_REPORTS_QUEUE_URL.
-REPORTS_QUEUE = "roomtemp-reports"
-_log = logging.getLogger(__name__)
+reports_api = Blueprint(__name__)
 
 
 def parse_spec(body: Any) -> ReportSpec:
@@ -58,7 +46,7 @@ def parse_spec(body: Any) -> ReportSpec:
 
 
 @route(
-    reports,
+    reports_api,
     "/reports",
     "POST",
     Scope.READ,
@@ -66,55 +54,34 @@ def parse_spec(body: Any) -> ReportSpec:
     responses={202: (ReportAccepted, "Queued: poll GET /reports/{id}")},
     errors=(404,),
 )
-def post_report(principal: Principal) -> Response:
+def post_report(principal: Principal) -> Reply:
     """Queue a report; 202 {id, status}. The same Idempotency-Key returns the same report."""
-    request = reports.current_request
+    request = reports_api.current_request
     spec = parse_spec(json_body(request))
-    tenant = access.tenant_of(principal)
-    repos = repositories()
+    tenant = owner(principal)
+    repos = wiring.repositories()
     registry.owned_building(repos.registry, tenant, spec.building)
     for room in spec.rooms or ():
-        registry.check_room(repos.registry, tenant, spec.building, room, known_rooms())
-    report = report_service.request_report(
-        report_repository(),
-        report_queue(),
+        registry.check_room(repos.registry, tenant, spec.building, room, wiring.known_rooms())
+    report = reports.request_report(
+        wiring.report_repository(),
+        wiring.reports_queue(),
         spec,
         tenant=tenant,
         now_ms=now_ms(),
         idempotency_key=request.headers.get("idempotency-key"),
     )
-    body = {"id": report.id, "status": report.status.value}
-    return Response(body=body, status_code=202, headers={"Location": f"/reports/{report.id}"})
+    return Reply(
+        202,
+        ReportAccepted(id=report.id, status=report.status.value),
+        headers={"Location": f"/reports/{report.id}"},
+    )
 
 
-@route(
-    reports,
-    "/reports/{report_id}",
-    "GET",
-    Scope.READ,
-    responses={200: "Status, timings and, once completed, the result and a CSV link"},
-    errors=(404,),
-)
-def get_report(principal: Principal, report_id: str) -> dict[str, Any]:
+@route(reports_api, "/reports/{report_id}", "GET", Scope.READ, responses={200: ReportOut})
+def get_report(principal: Principal, report_id: str) -> ReportOut:
     """Status, timings, and once completed the result and a CSV link."""
-    tenant = access.tenant_of(principal)
-    return report_service.report_status(report_repository(), report_id, tenant=tenant)
-
-
-@reports.on_sqs_message(queue=REPORTS_QUEUE, batch_size=1)
-def compute_report(event: SQSEvent) -> None:
-    """Compute each queued report; raising hands the message back to SQS for a later retry."""
-    for record in event:
-        try:
-            report_id = str(json.loads(record.body)["id"])
-        except (ValueError, KeyError, TypeError):
-            _log.warning("dropping a malformed report message")
-            continue
-        attributes = record.to_dict().get("attributes") or {}
-        report_service.run_report(
-            report_repository(),
-            rollup_repository(),
-            report_id,
-            clock=now_ms,
-            delivery=int(attributes.get("ApproximateReceiveCount", 1)),
-        )
+    view = reports.report_status(
+        wiring.report_repository(), identifier(report_id, "report_id"), tenant=owner(principal)
+    )
+    return ReportOut.of(view)

@@ -10,19 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 from chalicelib.domain.registry import Scope
-
-
-@dataclass(frozen=True, slots=True)
-class QueryParam:
-    """One query string parameter: its JSON Schema, what it means, whether it is required."""
-
-    name: str
-    schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
-    description: str = ""
-    required: bool = False
-    example: Any = None
-
 
 # A response is a pydantic model class (JSON body), a description (no body), a (model,
 # description) pair, or a raw OpenAPI response object (a dict), e.g. for text/html.
@@ -43,7 +33,7 @@ class RouteDoc:
     body: Any = None  # a pydantic model class, or a type (e.g. a union) TypeAdapter understands
     body_examples: Mapping[str, Any] = field(default_factory=dict)
     responses: Mapping[int, ResponseSpec] = field(default_factory=dict)
-    query: tuple[QueryParam, ...] = ()
+    query: type[BaseModel] | None = None  # the route's query model (chalicelib/api/queries.py)
     errors: tuple[int, ...] = ()  # statuses beyond those the rule implies (e.g. 409, 413)
 
 
@@ -57,7 +47,7 @@ def doc_of(
     body: Any = None,
     body_examples: Mapping[str, Any] | None = None,
     responses: Mapping[int, ResponseSpec] | None = None,
-    query: tuple[QueryParam, ...] | list[QueryParam] = (),
+    query: type[BaseModel] | None = None,
     errors: tuple[int, ...] | list[int] = (),
 ) -> RouteDoc:
     """The RouteDoc of `view`: summary = its docstring's first line, description = the rest."""
@@ -74,38 +64,6 @@ def doc_of(
         body=body,
         body_examples=dict(body_examples or {}),
         responses=dict(responses or {}),
-        query=tuple(query),
+        query=query,
         errors=tuple(errors),
     )
-
-
-def limit_param(default: int, high: int) -> QueryParam:
-    """`limit`: page size."""
-    return QueryParam(
-        "limit",
-        {"type": "integer", "minimum": 1, "maximum": high, "default": default},
-        "page size",
-    )
-
-
-def enum_query(name: str, values: list[str], default: str, description: str) -> QueryParam:
-    """A query parameter that is one of `values`."""
-    return QueryParam(name, {"type": "string", "enum": values, "default": default}, description)
-
-
-def time_query(name: str, description: str) -> QueryParam:
-    """An ISO 8601 instant with offset."""
-    return QueryParam(
-        name,
-        {"type": "string", "format": "date-time"},
-        description,
-        example="2026-11-25T10:00:00Z",
-    )
-
-
-CURSOR = QueryParam("cursor", {"type": "string"}, "`next_cursor` of the previous page")
-FORCE = QueryParam(
-    "force",
-    {"type": "string", "enum": ["true", "false"], "default": "false"},
-    "true: delete the readings too",
-)

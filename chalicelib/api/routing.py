@@ -3,29 +3,41 @@
 The rule table (ROUTE_RULES) is what the authorization matrix test is generated from, so a route
 registered without a rule cannot exist. The check runs in the view's Lambda, identically in AWS,
 `chalice local` and chalice.test.Client; see docs/decisions.md for why not a gateway authorizer.
+Every request runs under the API's retry budget (a 503 before API Gateway's 29 s), and every
+domain error raised below a view is answered here, through api/errors.py.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from chalice.app import Blueprint, Request
+from chalice.app import Blueprint, Request, Response
+from pydantic import BaseModel
 
-from chalicelib import observability
-from chalicelib.api.http import domain_error_response
-from chalicelib.api.routedoc import QueryParam, ResponseSpec, RouteDoc, doc_of
+from chalicelib import observability, wiring
+from chalicelib.api.errors import domain_error_response
+from chalicelib.api.routedoc import ResponseSpec, RouteDoc, doc_of
 from chalicelib.domain.errors import DomainError, UnauthenticatedError
 from chalicelib.domain.registry import Principal, Scope
 from chalicelib.domain.timeutil import now_ms
 from chalicelib.services import access
-from chalicelib.wiring import key_cache, repositories
 
 PUBLIC: Scope | None = None
 ROUTE_RULES: dict[tuple[str, str], Scope | None] = {}
 # What each route documents (body, responses, query); /openapi.json is generated from it.
 ROUTE_DOCS: dict[tuple[str, str], RouteDoc] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A view's answer with a status other than 200, and optional headers."""
+
+    status: int
+    body: BaseModel | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def token_of(request: Request) -> str | None:
@@ -43,8 +55,24 @@ def token_of(request: Request) -> str | None:
 
 def principal_of(request: Request) -> Principal:
     """Authenticate the request's key."""
-    repos = repositories()
-    return access.authenticate(repos.keys, repos.registry, token_of(request), now_ms(), key_cache())
+    repos = wiring.repositories()
+    return access.authenticate(
+        repos.keys, repos.registry, token_of(request), now_ms(), wiring.key_cache()
+    )
+
+
+def _json(model: BaseModel) -> Any:
+    return model.model_dump(mode="json", by_alias=True)
+
+
+def to_response(result: Any) -> Any:
+    """A view's return value as Chalice answers it."""
+    if isinstance(result, Reply):
+        body = "" if result.body is None else _json(result.body)
+        return Response(body=body, status_code=result.status, headers=dict(result.headers))
+    if isinstance(result, BaseModel):
+        return _json(result)
+    return result
 
 
 def route(
@@ -56,30 +84,29 @@ def route(
     body: Any = None,
     body_examples: Mapping[str, Any] | None = None,
     responses: Mapping[int, ResponseSpec] | None = None,
-    query: Sequence[QueryParam] = (),
-    errors: Sequence[int] = (),
+    query: type[BaseModel] | None = None,
+    errors: tuple[int, ...] = (),
     **options: Any,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register `view` for `method path`, behind the `scope` check (PUBLIC: none).
 
-    A protected view receives the caller as its `principal` keyword; domain errors raised anywhere
-    below become their HTTP answers here. The optional `body`, `responses`, `query` and `errors`
-    only document the route (see chalicelib/api/openapi.py); the view's docstring is its summary.
+    A protected view receives the caller as its `principal` keyword. It returns a response model
+    (200), a Reply (another status), or a chalice Response. The optional `body`, `responses`,
+    `query` and `errors` document the route (chalicelib/api/openapi.py); the view's docstring
+    is its summary.
     """
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         def answer(request: Request, params: dict[str, Any]) -> Any:
             try:
-                if scope is not None:
-                    principal = principal_of(request)
-                    access.require(principal, scope)
-                    params["principal"] = principal
-                return view(**params)
+                with wiring.api_budget():
+                    if scope is not None:
+                        principal = principal_of(request)
+                        access.require(principal, scope)
+                        params["principal"] = principal
+                    return to_response(view(**params))
             except DomainError as exc:
-                response = domain_error_response(exc)
-                if isinstance(exc, UnauthenticatedError):
-                    response.headers["WWW-Authenticate"] = 'Bearer realm="roomtemp"'
-                return response
+                return domain_error_response(exc)
 
         @functools.wraps(view)
         def handler(**params: Any) -> Any:
@@ -98,8 +125,8 @@ def route(
             body=body,
             body_examples=body_examples,
             responses=responses,
-            query=tuple(query),
-            errors=tuple(errors),
+            query=query,
+            errors=errors,
         )
         bp.route(path, methods=[method], **options)(handler)
         return view

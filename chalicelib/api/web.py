@@ -13,7 +13,7 @@ from typing import Any
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.api.http import error_response
+from chalicelib.api.errors import error_response
 from chalicelib.api.openapi import app_routes, base_path, build_document
 from chalicelib.api.routing import PUBLIC, route
 

@@ -1,61 +1,16 @@
-"""DynamoDB adapter of the reading repository (low-level client, one table)."""
+"""DynamoDB adapter of the reading repository: readings and their rollups in the one table."""
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from typing import Any, TypeVar
-
-from botocore.exceptions import BotoCoreError, ClientError
+from collections.abc import Sequence
+from typing import Any
 
 from chalicelib.aws import keys
-from chalicelib.aws.items import Item, item_reading, key_tuple, reading_item, reading_key
+from chalicelib.aws.dynamo import DynamoTable, Item
+from chalicelib.aws.items import item_reading, key_tuple, reading_item, reading_key
 from chalicelib.aws.rollups import DynamoRollups
-from chalicelib.domain.errors import StorageUnavailableError
 from chalicelib.domain.models import Position, Reading, WriteResult
 from chalicelib.domain.rollups import Resolution, Rollup, RollupLedger
-
-C = TypeVar("C")
-R = TypeVar("R")
-BATCH_WRITE_MAX = 25  # DynamoDB's limit per BatchWriteItem
-BATCH_GET_MAX = 100  # DynamoDB's limit per BatchGetItem
-_RETRYABLE = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "TransactionConflictException",
-}
-
-
-def _busy(exc: StorageUnavailableError) -> bool:
-    """Whether a 503 came from throttling or a server error (worth another try), not an outage."""
-    cause = exc.__cause__
-    return isinstance(cause, ClientError) and _code(cause) in _RETRYABLE
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-@contextmanager
-def storage_errors() -> Iterator[None]:
-    """Translate what boto3 raises when the table is unreachable, missing or throttling into 503."""
-    try:
-        yield
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in _RETRYABLE:
-            raise StorageUnavailableError("the table is busy; retry shortly", 2) from exc
-        if code == "ResourceNotFoundException":
-            raise StorageUnavailableError("the table is not available", 5) from exc
-        raise
-    except BotoCoreError as exc:
-        raise StorageUnavailableError("the table cannot be reached; retry shortly", 2) from exc
 
 
 class DynamoReadingRepository:
@@ -63,30 +18,14 @@ class DynamoReadingRepository:
 
     def __init__(
         self,
-        client: Any,
-        table_name: str,
+        table: DynamoTable,
         *,
         retention_days: int = 0,
-        max_attempts: int = 8,
-        concurrency: int = 1,
-        sleep: Callable[[float], None] = time.sleep,
         rollup_threads: int = 8,
     ) -> None:
-        self._client = client
-        self._table = table_name
+        self._table = table
         self._retention_s = retention_days * 86_400
-        self._max_attempts = max_attempts
-        self._sleep = sleep
-        self._concurrency = concurrency
-        self._pool = ThreadPoolExecutor(concurrency, "dynamo") if concurrency > 1 else None
-        self._rollups = DynamoRollups(
-            client,
-            table_name,
-            self._query,
-            call=self._call,
-            batch_write=self.batch_write,
-            threads=rollup_threads,
-        )
+        self._rollups = DynamoRollups(table, threads=rollup_threads)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -159,118 +98,24 @@ class DynamoReadingRepository:
         return reading_item(reading, expires)
 
     def _put_if_absent(self, reading: Reading) -> bool:
-        try:
-            self._call(
-                self._client.put_item,
-                TableName=self._table,
-                Item=self._item(reading),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._table.put_if_absent(self._item(reading))
 
     def _existing_keys(self, wanted: list[tuple[str, str]]) -> set[tuple[str, str]]:
         request_keys = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in wanted]
         # Consistent: a retry may follow the write it repeats within a second.
-        found = self._batch_get(request_keys, projection="pk, sk", consistent=True)
+        found = self._table.batch_get(request_keys, projection="pk, sk", consistent=True)
         return {key_tuple(i) for i in found}
 
-    def _batch_get(
-        self, request_keys: list[Item], *, projection: str | None = None, consistent: bool = False
-    ) -> list[Item]:
-        """The items of these keys that exist: BatchGetItem, 100 keys per call."""
-        chunks = [
-            request_keys[i : i + BATCH_GET_MAX] for i in range(0, len(request_keys), BATCH_GET_MAX)
-        ]
-        options: dict[str, Any] = {"ConsistentRead": consistent}
-        if projection:
-            options["ProjectionExpression"] = projection
-        found: list[Item] = []
-        for items in self._each(lambda chunk: self._get_chunk(chunk, options), chunks):
-            found.extend(items)
-        return found
-
-    def _get_chunk(self, chunk: list[Item], options: dict[str, Any]) -> list[Item]:
-        pending: dict[str, Any] = {self._table: {"Keys": chunk, **options}}
-        found: list[Item] = []
-        for attempt in range(self._max_attempts):
-            response = self._call(self._client.batch_get_item, RequestItems=pending)
-            found.extend(response.get("Responses", {}).get(self._table, []))
-            pending = response.get("UnprocessedKeys") or {}
-            if not pending:
-                return found
-            self._backoff(attempt)
-        raise StorageUnavailableError("the table keeps throttling reads; retry shortly", 2)
-
     def batch_write(self, items: Sequence[Item]) -> None:
-        """Put items in chunks of 25; retry UnprocessedItems with backoff until all are stored."""
-        self._batch([{"PutRequest": {"Item": i}} for i in items])
-
-    def _batch(self, requests: Sequence[dict[str, Any]]) -> None:
-        chunks = [
-            list(requests[i : i + BATCH_WRITE_MAX])
-            for i in range(0, len(requests), BATCH_WRITE_MAX)
-        ]
-        for _ in self._each(self._write_chunk, chunks):
-            pass
-
-    def _write_chunk(self, chunk: list[dict[str, Any]]) -> None:
-        pending: dict[str, Any] = {self._table: chunk}
-        for attempt in range(self._max_attempts):
-            response = self._call(self._client.batch_write_item, RequestItems=pending)
-            pending = response.get("UnprocessedItems") or {}
-            if not pending:
-                return
-            self._backoff(attempt)
-        raise StorageUnavailableError("the table keeps throttling writes; retry shortly", 2)
-
-    def _each(self, work: Callable[[C], R], chunks: list[C]) -> Iterator[R]:
-        """`work` over the chunks: in turn, or `concurrency` at a time (boto3 clients are
-        thread-safe). Requests overlap their round trips; the first error is raised."""
-        if self._pool is None or len(chunks) <= 1:
-            yield from map(work, chunks)
-            return
-        yield from self._pool.map(work, chunks)
-
-    def _call(self, operation: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
-        """One API call; again, with backoff, while it is throttled or fails on the server side
-        (after botocore's own retries), up to max_attempts times. Every call is idempotent (reads,
-        conditional or deterministic-key writes), so a retry never counts anything twice. An
-        unreachable or missing table is not retried here: the caller gets its 503 at once."""
-        attempts = 0
-        while True:
-            try:
-                with storage_errors():
-                    return operation(**kwargs)
-            except StorageUnavailableError as exc:
-                attempts += 1
-                if not _busy(exc) or attempts >= self._max_attempts:
-                    raise
-            self._backoff(attempts - 1)
-
-    def _backoff(self, attempt: int) -> None:
-        # Full jitter, capped: spreads retries of many writers apart.
-        self._sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
+        """Put items, 25 a call, until every one is stored."""
+        self._table.batch_write(puts=items)
 
     # -- reads ----------------------------------------------------------------------------
-
-    def _query(self, **kwargs: Any) -> Iterator[Item]:
-        kwargs["TableName"] = self._table
-        while True:
-            response = self._call(self._client.query, **kwargs)
-            yield from response.get("Items", [])
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return
-            kwargs["ExclusiveStartKey"] = last
 
     def window(self, building: str, room: str, after_ms: int, until_ms: int) -> list[Reading]:
         """Readings with after_ms < ts <= until_ms: one Query that reads only the window."""
         low, high = keys.window_bounds(after_ms, until_ms)
-        items = self._query(
+        items = self._table.query(
             KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
             ExpressionAttributeValues={
                 ":pk": {"S": keys.room_pk(building, room)},
@@ -287,9 +132,7 @@ class DynamoReadingRepository:
 
     def _one_reading(self, building: str, room: str, **options: Any) -> list[Item]:
         """A Query of the room's readings (not its rollups) that reads at most one item."""
-        response = self._call(
-            self._client.query,
-            TableName=self._table,
+        response = self._table.query_page(
             KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
             ExpressionAttributeValues={
                 ":pk": {"S": keys.room_pk(building, room)},
@@ -328,7 +171,7 @@ class DynamoReadingRepository:
                 "sk": {"S": keys.reading_sk(after.ts_ms, after.sensor_id)},
             }
         found: list[Reading] = []
-        for item in self._query(**kwargs):
+        for item in self._table.query(**kwargs):
             found.append(item_reading(item))
             if len(found) > limit:
                 break
@@ -340,14 +183,14 @@ class DynamoReadingRepository:
 
     def delete_room_data(self, building: str, room: str) -> int:
         """Delete every item of the room's partition (readings and aggregates), 25 per request."""
-        items = self._query(
+        items = self._table.query(
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": keys.room_pk(building, room)}},
             ProjectionExpression="pk, sk",
         )
-        requests = [{"DeleteRequest": {"Key": item}} for item in items]
-        self._batch(requests)
-        return len(requests)
+        found = list(items)
+        self._table.batch_write(deletes=found)
+        return len(found)
 
     def rollups(
         self, building: str, room: str, resolution: Resolution, from_ms: int, to_ms: int
@@ -361,5 +204,4 @@ class DynamoReadingRepository:
 
     def ping(self) -> None:
         """DescribeTable: raises StorageUnavailableError if the table is missing or unreachable."""
-        with storage_errors():
-            self._client.describe_table(TableName=self._table)
+        self._table.ping()

@@ -9,22 +9,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from chalicelib.aws import keys
-from chalicelib.aws.readings import storage_errors
+from chalicelib.aws.dynamo import DynamoTable
 from chalicelib.domain.registry import ApiKey, Building, Page, Room, Sensor, Tenant
 
 M = TypeVar("M", bound=BaseModel)
 
 
-class _Table:
-    """Small helpers over the low-level client for document items."""
+class _Documents:
+    """Document items (a model as JSON in `doc`) in the one table."""
 
-    def __init__(self, client: Any, table_name: str) -> None:
-        self.client = client
-        self.name = table_name
+    def __init__(self, table: DynamoTable) -> None:
+        self.table = table
 
     def put(
         self,
@@ -42,44 +40,19 @@ class _Table:
         if index is not None:
             item["gsi1pk"] = {"S": index[0]}
             item["gsi1sk"] = {"S": index[1]}
-        extra: dict[str, Any] = {}
         if only_new:
-            extra["ConditionExpression"] = "attribute_not_exists(pk)"
-        with storage_errors():
-            try:
-                self.client.put_item(TableName=self.name, Item=item, **extra)
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                    return False
-                raise
-        return True
+            return self.table.put_if_absent(item)
+        return self.table.put(item)
 
     def get(self, key: tuple[str, str], model: type[M]) -> M | None:
-        with storage_errors():
-            response = self.client.get_item(
-                TableName=self.name,
-                Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
-                ConsistentRead=True,
-            )
-        item = response.get("Item")
+        item = self.table.get({"pk": {"S": key[0]}, "sk": {"S": key[1]}})
         return None if item is None else model.model_validate_json(item["doc"]["S"])
 
     def delete(self, key: tuple[str, str]) -> None:
-        with storage_errors():
-            self.client.delete_item(
-                TableName=self.name, Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}}
-            )
+        self.table.delete({"pk": {"S": key[0]}, "sk": {"S": key[1]}})
 
     def query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        kwargs["TableName"] = self.name
-        while True:
-            with storage_errors():
-                response = self.client.query(**kwargs)
-            yield from response.get("Items", [])
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return
-            kwargs["ExclusiveStartKey"] = last
+        return self.table.query(**kwargs)
 
     def page(
         self,
@@ -127,8 +100,8 @@ def _id_of(model: BaseModel) -> str:
 class DynamoRegistryRepository:
     """Tenants, buildings, rooms and sensors in the one table."""
 
-    def __init__(self, client: Any, table_name: str) -> None:
-        self._t = _Table(client, table_name)
+    def __init__(self, table: DynamoTable) -> None:
+        self._t = _Documents(table)
 
     def create_tenant(self, tenant: Tenant) -> bool:
         return self._t.put(keys.tenant_key(tenant.tenant), tenant, only_new=True)
@@ -209,8 +182,8 @@ class DynamoRegistryRepository:
 class DynamoKeyRepository:
     """API keys in the one table: one item per key, listed per tenant through gsi1."""
 
-    def __init__(self, client: Any, table_name: str) -> None:
-        self._t = _Table(client, table_name)
+    def __init__(self, table: DynamoTable) -> None:
+        self._t = _Documents(table)
 
     def create_key(self, key: ApiKey) -> None:
         self._t.put(

@@ -11,14 +11,14 @@ Concurrent writers converge: each PUT is conditional on the stored rollup holdin
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from chalicelib.aws import keys
-from chalicelib.aws.items import Item, item_reading
+from chalicelib.aws.dynamo import DynamoTable, Item
+from chalicelib.aws.items import item_reading
+from chalicelib.aws.retry import in_current_context
 from chalicelib.domain.models import Reading
 from chalicelib.domain.registry import Room
 from chalicelib.domain.rollups import (
@@ -45,8 +45,6 @@ BULK_RUN_MINUTES = 1440
 REREAD_GAP_MS = 5 * MINUTE_MS
 
 RoomMinute = tuple[str, str, int]
-QueryFn = Callable[..., Iterator[Item]]
-CallFn = Callable[..., dict[str, Any]]
 
 
 def _num(value: float | int) -> dict[str, str]:
@@ -189,21 +187,8 @@ def room_index_item(building: str, room: str) -> Item:
 class DynamoRollups:
     """Reads and refreshes rollup items; used by DynamoReadingRepository."""
 
-    def __init__(
-        self,
-        client: Any,
-        table_name: str,
-        query: QueryFn,
-        *,
-        call: CallFn,
-        batch_write: Callable[[Sequence[Item]], None],
-        threads: int = REFRESH_THREADS,
-    ) -> None:
-        self._client = client
-        self._table = table_name
-        self._query = query
-        self._call = call
-        self._batch_write = batch_write
+    def __init__(self, table: DynamoTable, *, threads: int = REFRESH_THREADS) -> None:
+        self._table = table
         self._threads = threads
 
     # -- writes -------------------------------------------------------------------------------
@@ -246,12 +231,12 @@ class DynamoRollups:
             return
         with ThreadPoolExecutor(min(self._threads, len(jobs))) as pool:
             # list(): re-raises the first error of any job.
-            list(pool.map(work, jobs))
+            list(pool.map(in_current_context(work), jobs))
 
     def _minute_rollups(self, building: str, room: str, first: int, last: int) -> dict[int, Rollup]:
         """Each minute of [first, last] recomputed from its readings (one Query, consistent)."""
         low, high = keys.range_bounds(first, last + MINUTE_MS)
-        items = self._query(
+        items = self._table.query(
             KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
             ExpressionAttributeValues={
                 ":pk": {"S": keys.room_pk(building, room)},
@@ -332,13 +317,13 @@ class DynamoRollups:
             parts = (minutes.get(m) for m in range(hour, hour + HOUR_MS, MINUTE_MS))
             rollup = Rollup.of_minutes(p for p in parts if p is not None)
             items.append(rollup_item(building, room, keys.hour_sk(hour), rollup, hour=True))
-        self._batch_write(items)
+        self._table.batch_write(puts=items)
         ledger.hold(building, room, last_hour, {m: r for m, r in minutes.items() if m >= last_hour})
 
     def _minute_counts(self, building: str, room: str, from_ms: int, to_ms: int) -> dict[int, int]:
         """Reading count of each stored minute rollup starting in [from_ms, to_ms): one
         consistent Query that returns keys and counts only."""
-        items = self._query(
+        items = self._table.query(
             **_rollup_range(building, room, Resolution.MINUTE, from_ms, to_ms),
             ProjectionExpression="sk, #n",
             ExpressionAttributeNames={"#n": "n"},
@@ -348,17 +333,11 @@ class DynamoRollups:
 
     def _put(self, item: Item) -> None:
         # Never replace a rollup of more readings by one of fewer (a slower, older writer).
-        try:
-            self._call(
-                self._client.put_item,
-                TableName=self._table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR n < :n",
-                ExpressionAttributeValues={":n": item["n"]},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+        self._table.put(
+            item,
+            ConditionExpression="attribute_not_exists(pk) OR n < :n",
+            ExpressionAttributeValues={":n": item["n"]},
+        )
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -379,14 +358,14 @@ class DynamoRollups:
     ) -> list[tuple[int, Rollup]]:
         if from_ms >= to_ms:
             return []
-        items = self._query(
+        items = self._table.query(
             **_rollup_range(building, room, resolution, from_ms, to_ms), ConsistentRead=consistent
         )
         return [item_rollup(i) for i in items]
 
     def rooms_of(self, building: str) -> list[str]:
         """The building's registered rooms (the registry's room items)."""
-        items = self._query(
+        items = self._table.query(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :room)",
             ExpressionAttributeValues={
                 ":pk": {"S": keys.building_rooms_pk(building)},

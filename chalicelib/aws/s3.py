@@ -1,4 +1,5 @@
-"""The bucket adapter: streams objects (optionally from a byte offset) and stores JSON reports."""
+"""The bucket adapter: streams objects (optionally from a byte offset), stores JSON and files,
+hands out presigned links. Every call runs under the retry policy (aws/retry.py)."""
 
 from __future__ import annotations
 
@@ -7,21 +8,20 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.aws.retry import Retrier, error_code
 from chalicelib.ports import ObjectGoneError
 
 _GONE = {"NoSuchKey", "PreconditionFailed", "404", "412", "InvalidRange"}
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+LINK_SECONDS = 3600
 
 
 class S3ObjectStore:
     """One S3 bucket through a low-level client."""
 
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(self, client: Any, bucket: str, *, retrier: Retrier | None = None) -> None:
         self._client = client
         self.bucket = bucket
+        self._retrier = retrier or Retrier("the bucket")
 
     def open(self, key: str, *, etag: str | None = None, start: int = 0) -> Any:
         """The object's StreamingBody from byte `start` (of the version with `etag`)."""
@@ -31,9 +31,9 @@ class S3ObjectStore:
         if start:
             kwargs["Range"] = f"bytes={start}-"
         try:
-            return self._client.get_object(**kwargs)["Body"]
+            return self._retrier.call(self._client.get_object, **kwargs)["Body"]
         except ClientError as exc:
-            code = _code(exc)
+            code = error_code(exc)
             if code == "InvalidRange":  # nothing left after `start`
                 return _Empty()
             if code in _GONE:
@@ -43,9 +43,9 @@ class S3ObjectStore:
     def etag(self, key: str) -> str:
         """The object's ETag without quotes."""
         try:
-            head = self._client.head_object(Bucket=self.bucket, Key=key)
+            head = self._retrier.call(self._client.head_object, Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if _code(exc) in _GONE:
+            if error_code(exc) in _GONE:
                 raise ObjectGoneError(f"object {key} is gone") from None
             raise
         return str(head["ETag"]).strip('"')
@@ -53,21 +53,33 @@ class S3ObjectStore:
     def get_json(self, key: str) -> Any | None:
         """The JSON under `key`, or None if there is none."""
         try:
-            body = self._client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            body = self._retrier.call(self._client.get_object, Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if _code(exc) in _GONE:
+            if error_code(exc) in _GONE:
                 return None
             raise
-        return json.loads(body.read())
+        return json.loads(body["Body"].read())
 
     def put_json(self, key: str, value: Any) -> None:
         """Store `value` as a JSON object."""
-        self._client.put_object(
+        self.put_bytes(key, json.dumps(value, indent=1).encode("utf-8"), "application/json")
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        """Store `data` under `key`."""
+        self._retrier.call(
+            self._client.put_object,
             Bucket=self.bucket,
             Key=key,
-            Body=json.dumps(value, indent=1).encode("utf-8"),
-            ContentType="application/json",
+            Body=data,
+            ContentType=content_type,
         )
+
+    def link(self, key: str, seconds: int = LINK_SECONDS) -> str:
+        """A presigned GET URL of `key`, valid for `seconds` (signed locally: no call)."""
+        url: str = self._client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=seconds
+        )
+        return url
 
     def upload(self, path: str, key: str, progress: Any = None) -> None:
         """Upload a local file (multipart when large); `progress(bytes)` is called as it goes."""

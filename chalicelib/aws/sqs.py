@@ -1,16 +1,36 @@
-"""The ingest queue adapter: SendMessageBatch (10 per call, < 256 KiB), failed entries resent."""
+"""The queue adapter: SendMessageBatch within SQS's limits (10 entries and 256 KiB a call),
+entries the service failed are resent, under the retry policy (aws/retry.py)."""
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from chalicelib.aws.retry import Retrier
 from chalicelib.domain.errors import StorageUnavailableError
-from chalicelib.services.ingest import message_batches
+
+# SQS: at most 10 entries and 256 KiB per SendMessageBatch (and per message).
+SQS_BATCH_ENTRIES = 10
+SQS_BATCH_BYTES = 256 * 1024
+
+
+class _Failed(Exception):
+    """Some entries of a batch were not taken: they are sent again."""
+
+
+def message_batches(bodies: Sequence[str]) -> Iterator[list[str]]:
+    """Bodies grouped for SendMessageBatch: at most 10 per call and under 256 KiB per call."""
+    batch: list[str] = []
+    size = 0
+    for body in bodies:
+        length = len(body.encode("utf-8"))
+        if batch and (len(batch) >= SQS_BATCH_ENTRIES or size + length > SQS_BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(body)
+        size += length
+    if batch:
+        yield batch
 
 
 class SqsQueue:
@@ -22,47 +42,40 @@ class SqsQueue:
         *,
         url: str = "",
         name: str = "",
-        max_attempts: int = 5,
-        sleep: Callable[[float], None] = time.sleep,
+        what: str = "the queue",
+        retrier: Retrier | None = None,
     ) -> None:
         self._client = client
         self._url = url
         self._name = name
-        self._max_attempts = max_attempts
-        self._sleep = sleep
+        self.what = what
+        self._retrier = retrier or Retrier(what)
 
     @property
     def url(self) -> str:
-        """The queue's URL."""
+        """The queue's URL (503 when it is neither configured nor found)."""
         if not self._url:
-            try:
-                self._url = str(self._client.get_queue_url(QueueName=self._name)["QueueUrl"])
-            except (BotoCoreError, ClientError) as exc:
-                raise StorageUnavailableError("the ingest queue is not available", 5) from exc
+            if not self._name:
+                raise StorageUnavailableError(f"{self.what} is not configured", 30)
+            response = self._retrier.call(self._client.get_queue_url, QueueName=self._name)
+            self._url = str(response["QueueUrl"])
         return self._url
 
     def send(self, bodies: Sequence[str]) -> None:
         """Enqueue every body; entries the service failed are resent with backoff."""
         for batch in message_batches(bodies):
             pending = {str(i): body for i, body in enumerate(batch)}
-            for attempt in range(self._max_attempts):
+            for attempt in self._retrier.rounds():
                 entries = [{"Id": i, "MessageBody": b} for i, b in pending.items()]
-                try:
-                    response = self._client.send_message_batch(QueueUrl=self.url, Entries=entries)
-                except (BotoCoreError, ClientError) as exc:
-                    if attempt + 1 == self._max_attempts:
-                        raise StorageUnavailableError("the ingest queue is busy; retry", 2) from exc
-                    self._sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
-                    continue
+                response = self._retrier.call(
+                    self._client.send_message_batch, QueueUrl=self.url, Entries=entries
+                )
                 failed = response.get("Failed") or []
                 if any(f.get("SenderFault") for f in failed):
                     raise ValueError(f"the queue refused messages: {failed[:3]}")
                 pending = {f["Id"]: pending[f["Id"]] for f in failed}
-                if not pending:
-                    break
-                self._sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
-            else:
-                raise StorageUnavailableError("the ingest queue keeps failing; retry shortly", 2)
+                if pending:
+                    attempt.failed(_Failed(f"{len(pending)} entries failed"))
 
     def receive(self, max_messages: int = 10, wait_seconds: int = 1) -> list[dict[str, Any]]:
         """Up to `max_messages` messages (the local poller's side), with their attributes."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from pydantic import (
     BaseModel,
@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 
 from chalicelib.domain.errors import (
+    DomainError,
     MalformedRequestError,
     PayloadTooLargeError,
     ValidationError,
@@ -112,15 +113,20 @@ class ReadingIn(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """One reading of a batch that was not valid, by its position in the request."""
+    """One reading of a batch that was not stored, by its position in the request, and why."""
 
     index: int
-    code: str
+    error: type[DomainError]
     message: str
 
-    def to_json(self) -> dict[str, object]:
-        """As the API lists it under `rejected`."""
-        return {"index": self.index, "Code": self.code, "Message": self.message}
+    @property
+    def code(self) -> str:
+        """The error's code, as the API lists it."""
+        return self.error.code
+
+    def raise_it(self) -> NoReturn:
+        """Raise the error (a single reading's rejection is the request's answer)."""
+        raise self.error(self.message)
 
 
 @dataclass(slots=True)
@@ -137,11 +143,11 @@ class ParsedBatch:
         self.readings.append(reading)
         self.positions.append(index)
 
-    def reject(self, index: int, code: str, message: str) -> None:
+    def reject(self, index: int, error: type[DomainError], message: str) -> None:
         """Turn the valid reading at request `index` into a rejection."""
         at = self.positions.index(index)
         del self.readings[at], self.positions[at]
-        self.rejected.append(Rejection(index, code, message))
+        self.rejected.append(Rejection(index, error, message))
         self.rejected.sort(key=lambda r: r.index)
 
 
@@ -209,16 +215,16 @@ def parse_items(items: Sequence[Any], now_ms: int, max_future_ms: int) -> Parsed
                 models.append(ReadingIn.model_validate(raw))
             except PydanticValidationError as exc:
                 models.append(None)
-                batch.rejected.append(Rejection(index, "ValidationError", describe_errors(exc)))
+                batch.rejected.append(Rejection(index, ValidationError, describe_errors(exc)))
             except ValidationError as exc:
                 models.append(None)
-                batch.rejected.append(Rejection(index, exc.code, exc.message))
+                batch.rejected.append(Rejection(index, type(exc), exc.message))
     for index, model in enumerate(models):
         if model is None:
             continue
         try:
             batch.add(index, model.to_reading(now_ms, max_future_ms))
         except ValidationError as exc:
-            batch.rejected.append(Rejection(index, exc.code, exc.message))
+            batch.rejected.append(Rejection(index, type(exc), exc.message))
     batch.rejected.sort(key=lambda r: r.index)
     return batch

@@ -7,8 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from chalicelib.domain.timeutil import format_ms
-from chalicelib.domain.units import TemperatureUnit, from_celsius
+from chalicelib.domain.timeutil import Timestamp
 
 
 class Metric(StrEnum):
@@ -20,6 +19,7 @@ class Metric(StrEnum):
 
 
 FIXED_METRIC_UNITS = {Metric.HUMIDITY: "%", Metric.CO2: "ppm"}
+MAX_PAGE = 1000  # readings per page
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,20 +45,6 @@ class Reading:
         if metric is Metric.HUMIDITY:
             return self.humidity
         return self.co2
-
-    def to_json(self, unit: TemperatureUnit = TemperatureUnit.C) -> dict[str, object]:
-        """The reading as the API shows it, temperature in `unit`."""
-        temperature = self.temperature
-        return {
-            "building": self.building,
-            "room": self.room,
-            "sensor_id": self.sensor_id,
-            "timestamp": format_ms(self.ts_ms),
-            "temperature": None if temperature is None else from_celsius(temperature, unit),
-            "unit": unit.value,
-            "humidity": self.humidity,
-            "co2": self.co2,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,27 +73,12 @@ class WindowStats(BaseModel):
     room: str
     metric: Metric
     unit: str
-    start_ms: int
-    end_ms: int
+    window_start: Timestamp
+    window_end: Timestamp
     count: int
     average: float | None
     min: float | None
     max: float | None
-
-    def to_json(self) -> dict[str, object]:
-        """The statistics as the API shows them."""
-        return {
-            "building": self.building,
-            "room": self.room,
-            "metric": self.metric.value,
-            "unit": self.unit,
-            "window_start": format_ms(self.start_ms),
-            "window_end": format_ms(self.end_ms),
-            "count": self.count,
-            "average": self.average,
-            "min": self.min,
-            "max": self.max,
-        }
 
 
 class ReadingPage(BaseModel):

@@ -7,8 +7,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from chalicelib.domain.timeutil import format_ms
-
 
 class Scope(StrEnum):
     """What an API key may do."""
@@ -42,15 +40,6 @@ class Tenant(BaseModel):
     disabled: bool = False
     created_ms: int
 
-    def to_json(self) -> dict[str, Any]:
-        """As the API shows it."""
-        return {
-            "tenant": self.tenant,
-            "name": self.name,
-            "disabled": self.disabled,
-            "created_at": format_ms(self.created_ms),
-        }
-
 
 class Building(BaseModel):
     """A building, owned by one tenant; its id is unique across the platform."""
@@ -63,15 +52,6 @@ class Building(BaseModel):
     metadata: dict[str, Any]
     created_ms: int
 
-    def to_json(self) -> dict[str, Any]:
-        """As the API shows it (the tenant is implied by the caller's key)."""
-        return {
-            "building": self.building,
-            "name": self.name,
-            "metadata": self.metadata,
-            "created_at": format_ms(self.created_ms),
-        }
-
 
 class Room(BaseModel):
     """A room of a building; readings are kept per room."""
@@ -83,16 +63,6 @@ class Room(BaseModel):
     name: str
     metadata: dict[str, Any]
     created_ms: int
-
-    def to_json(self) -> dict[str, Any]:
-        """As the API shows it."""
-        return {
-            "building": self.building,
-            "room": self.room,
-            "name": self.name,
-            "metadata": self.metadata,
-            "created_at": format_ms(self.created_ms),
-        }
 
 
 class Sensor(BaseModel):
@@ -108,17 +78,6 @@ class Sensor(BaseModel):
     room: str | None = None
     created_ms: int
 
-    def to_json(self) -> dict[str, Any]:
-        """As the API shows it."""
-        return {
-            "sensor_id": self.sensor_id,
-            "name": self.name,
-            "metadata": self.metadata,
-            "building": self.building,
-            "room": self.room,
-            "created_at": format_ms(self.created_ms),
-        }
-
 
 class ApiKey(BaseModel):
     """An API key as stored: never the secret, only its hash."""
@@ -133,18 +92,6 @@ class ApiKey(BaseModel):
     created_ms: int
     expires_ms: int | None = None
     revoked_ms: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """As GET /keys shows it: no secret, no hash."""
-        return {
-            "key_id": self.key_id,
-            "tenant": self.tenant,
-            "scopes": sorted(s.value for s in self.scopes),
-            "name": self.name,
-            "created_at": format_ms(self.created_ms),
-            "expires_at": None if self.expires_ms is None else format_ms(self.expires_ms),
-            "revoked": self.revoked_ms is not None,
-        }
 
 
 class Principal(BaseModel):

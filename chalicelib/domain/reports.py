@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from chalicelib.domain.analytics import (
+    Answer,
+    Band,
+    Bucket,
+    BuildingSummary,
+    PeriodStats,
+)
 from chalicelib.domain.inputs import IDENTIFIER_PATTERN
 from chalicelib.domain.models import Metric
-from chalicelib.domain.timeutil import format_ms
+from chalicelib.domain.timeutil import Timestamp
 from chalicelib.domain.units import TemperatureUnit
 
 MAX_REPORT_DAYS = 92
 MAX_REPORT_ROOMS = 500
 Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN, strict=True)]
-Bound = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class ReportStatus(StrEnum):
@@ -25,21 +31,6 @@ class ReportStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
-
-
-class Band(BaseModel):
-    """A comfort band of one metric: time below `low` and above `high` is reported."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    low: Bound | None = None
-    high: Bound | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Band:
-        if self.low is not None and self.high is not None and self.low > self.high:
-            raise ValueError("low must not exceed high")
-        return self
 
 
 class ReportSpec(BaseModel):
@@ -79,25 +70,33 @@ class Report(BaseModel):
     finished_ms: int | None = None
     error: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        """Status and timings as the API shows them (the result is added by the caller)."""
-        spec = self.spec
-        duration = None
-        if self.started_ms is not None and self.finished_ms is not None:
-            duration = self.finished_ms - self.started_ms
-        return {
-            "id": self.id,
-            "status": self.status.value,
-            "building": spec.building,
-            "rooms": spec.rooms,
-            "from": format_ms(spec.from_ms),
-            "to": format_ms(spec.to_ms),
-            "metrics": [m.value for m in spec.metrics],
-            "unit": spec.unit.value,
-            "bands": {m.value: b.model_dump() for m, b in spec.bands.items()},
-            "created_at": format_ms(self.created_ms),
-            "started_at": None if self.started_ms is None else format_ms(self.started_ms),
-            "finished_at": None if self.finished_ms is None else format_ms(self.finished_ms),
-            "duration_ms": duration,
-            "error": self.error,
-        }
+
+class MetricReport(PeriodStats):
+    """One metric of one room over the report's period, and its daily buckets."""
+
+    daily: list[Bucket]
+
+
+class RoomReport(Answer):
+    """One room of a report."""
+
+    room: str
+    metrics: dict[Metric, MetricReport]
+
+
+class BuildingMetricReport(BuildingSummary):
+    """One metric over the whole building, and its daily buckets."""
+
+    daily: list[Bucket]
+
+
+class ReportResult(Answer):
+    """A completed report: per room and for the building, each metric's statistics and days."""
+
+    building: str
+    from_: Timestamp = Field(alias="from")
+    to: Timestamp
+    unit: TemperatureUnit
+    rooms: list[RoomReport]
+    building_stats: dict[Metric, BuildingMetricReport]
+    notes: dict[str, str]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 import time
 from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 from chalicelib.domain.errors import ValidationError
 
@@ -56,3 +59,17 @@ def _check_range(ms: int, field: str) -> int:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=UTC) - _EPOCH
+
+
+def _instant(value: Any) -> Any:
+    # An answer read back from storage carries the text form: parse it to epoch ms again.
+    return parse_iso(value, "timestamp") if isinstance(value, str) else value
+
+
+# An instant held as epoch ms and shown (in JSON) in the one fixed-width text form.
+Timestamp = Annotated[
+    int,
+    BeforeValidator(_instant),
+    PlainSerializer(format_ms, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]

@@ -203,6 +203,11 @@ def revoke_key(
     return key
 
 
+def list_tenants(registry: RegistryRepository, limit: int, after: str | None) -> Page:
+    """Every tenant, by id."""
+    return registry.list_tenants(limit, after)
+
+
 def create_tenant(registry: RegistryRepository, tenant: str, name: str, now_ms: int) -> Tenant:
     """Create a tenant; 409 if the id is taken."""
     check_identifier(tenant, "tenant")

@@ -10,7 +10,6 @@ continuations are recognised by the report (same ETag, segment already done) and
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -24,8 +23,6 @@ from chalicelib.domain.rollups import RollupLedger
 from chalicelib.domain.timeutil import format_ms, now_ms
 from chalicelib.ports import MessageQueue, ObjectGoneError, ObjectStore
 from chalicelib.services.readings import IngestOutcome
-
-log = logging.getLogger(__name__)
 
 INCOMING = "incoming/"
 REPORTS = "reports/"
@@ -191,7 +188,9 @@ def process_segment(
         report.status, report.error, report.next = "failed", str(exc), None
         finished = True
     except ObjectGoneError as exc:
-        log.info("ingest: %s: %s; the newer version has its own event", key, exc)
+        observability.logger().info(
+            "ingest file gone; the newer version has its own event", key=key, error=str(exc)
+        )
         report.status, report.error, report.next = "failed", str(exc), None
         finished = True
     # Before the report moves past these rows: if this fails, the segment is redone, and its rows
@@ -207,18 +206,15 @@ def process_segment(
     if not finished:
         queue.send([segment.to_message()])
         _mark_queued(objects, report)
-    log.info(
-        json.dumps(
-            {
-                "ingest_file": key,
-                "status": report.status,
-                "segment": report.segments,
-                "rows_read": report.rows_read,
-                "stored": report.stored,
-                "duplicates": report.duplicates,
-                "rejected": report.rejected,
-            }
-        )
+    observability.logger().info(
+        "ingest file",
+        key=key,
+        status=report.status,
+        segment=report.segments,
+        rows_read=report.rows_read,
+        stored=report.stored,
+        duplicates=report.duplicates,
+        rejected=report.rejected,
     )
     return report
 
@@ -320,8 +316,8 @@ def _read(
         if budget.exhausted():
             segment.number += 1
             elapsed = time.monotonic() - started
-            log.info(
-                "ingest: %s: hands on at line %d after %.1fs", segment.key, segment.line, elapsed
+            observability.logger().info(
+                "ingest file hands on", key=segment.key, line=segment.line, seconds=elapsed
             )
             return False
     if kind.format is formats.Format.CSV and header is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from chalicelib.domain.errors import ValidationError
@@ -12,74 +12,57 @@ from chalicelib.domain.models import Reading
 from chalicelib.domain.rollups import RollupLedger
 from chalicelib.domain.timeutil import format_ms, now_ms
 from chalicelib.ports import MessageQueue, Repositories
-from chalicelib.services import readings as services
+from chalicelib.services import readings
 from chalicelib.services.readings import IngestOutcome
 from chalicelib.services.registry import KnownRooms
-from chalicelib.settings import get_settings
 
-# SQS: at most 10 entries and 256 KiB per SendMessageBatch (and per message).
-SQS_BATCH_ENTRIES = 10
-SQS_BATCH_BYTES = 256 * 1024
-MESSAGE_BYTES = 240 * 1024  # margin for the batch's entry ids and attributes
+# One message holds at most 100 readings and stays under SQS's 256 KiB per message, with room
+# for SendMessageBatch's entry ids and attributes.
+MESSAGE_BYTES = 240 * 1024
 READINGS_PER_MESSAGE = 100
 
 
-def store(
-    items: Sequence[Any],
-    tenant: str,
-    *,
-    repos: Repositories | None = None,
-    known: KnownRooms | None = None,
-    deferred: RollupLedger | None = None,
-) -> IngestOutcome:
-    """Validate raw reading objects and store the valid ones once each, in `tenant`'s rooms.
-
-    With `deferred`, the rollups of the touched minutes are left for `Writer.refresh`.
-    """
-    check_identifier(tenant, "tenant")
-    if repos is None:
-        from chalicelib.wiring import known_rooms, repositories
-
-        repos, known = repositories(), known_rooms()
-    found = repos.registry.get_tenant(tenant)
-    if found is None or found.disabled:
-        raise ValidationError(f"tenant {tenant} does not exist or is disabled")
-    max_future_ms = get_settings().max_future_seconds * 1000
-    return services.ingest_items(
-        repos,
-        items,
-        tenant=tenant,
-        now_ms=now_ms(),
-        max_future_ms=max_future_ms,
-        known=known,
-        deferred=deferred,
-    )
-
-
 class Writer:
-    """`store` bound to repositories (wiring's when none are given): what the queue consumer,
-    the CLI and the benchmarks write through. Files use `deferred` and `refresh`, so that their
-    rollups are recomputed in bulk rather than after every chunk."""
+    """The funnel of every bulk and asynchronous ingest path (queue messages, files, the CLI,
+    benchmarks): validates raw reading objects and stores the valid ones once each, in the
+    tenant's rooms. Files pass `deferred` and call `refresh`, so that their rollups are
+    recomputed in bulk rather than after every chunk."""
 
-    def __init__(self, repos: Repositories | None = None, known: KnownRooms | None = None) -> None:
+    def __init__(
+        self,
+        repos: Repositories,
+        *,
+        known: KnownRooms | None = None,
+        max_future_ms: int = 300_000,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
         self._repos = repos
         self._known = known
+        self._max_future_ms = max_future_ms
+        self._clock = clock
 
     def __call__(
         self, items: Sequence[Any], tenant: str, *, deferred: RollupLedger | None = None
     ) -> IngestOutcome:
-        return store(items, tenant, repos=self._repos, known=self._known, deferred=deferred)
+        """Store `items` for `tenant`; ValidationError if the tenant is unknown or disabled."""
+        check_identifier(tenant, "tenant")
+        found = self._repos.registry.get_tenant(tenant)
+        if found is None or found.disabled:
+            raise ValidationError(f"tenant {tenant} does not exist or is disabled")
+        return readings.ingest_items(
+            self._repos,
+            items,
+            tenant=tenant,
+            now_ms=self._clock(),
+            max_future_ms=self._max_future_ms,
+            known=self._known,
+            deferred=deferred,
+        )
 
     def refresh(self, ledger: RollupLedger) -> None:
         """Bring the rollups of the ledger's minutes up to date (and clear it)."""
-        if not ledger:
-            return
-        repos = self._repos
-        if repos is None:
-            from chalicelib.wiring import repositories
-
-            repos = repositories()
-        repos.readings.refresh_rollups(ledger)
+        if ledger:
+            self._repos.readings.refresh_rollups(ledger)
 
 
 def enqueue_readings(queue: MessageQueue, readings: Sequence[Reading], tenant: str) -> int:
@@ -121,18 +104,3 @@ def readings_messages(readings: Sequence[Reading], tenant: str) -> Iterator[str]
 
 def _readings_body(chunk: list[str], tenant: str) -> str:
     return '{"tenant":' + json.dumps(tenant) + ',"readings":[' + ",".join(chunk) + "]}"
-
-
-def message_batches(bodies: Sequence[str]) -> Iterator[list[str]]:
-    """Bodies grouped for SendMessageBatch: at most 10 per call and under 256 KiB per call."""
-    batch: list[str] = []
-    size = 0
-    for body in bodies:
-        length = len(body.encode("utf-8"))
-        if batch and (len(batch) >= SQS_BATCH_ENTRIES or size + length > SQS_BATCH_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append(body)
-        size += length
-    if batch:
-        yield batch

@@ -9,19 +9,16 @@ One queue carries three kinds of message:
 from __future__ import annotations
 
 import json
-import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
 from chalicelib import observability
-from chalicelib.domain.errors import DomainError
+from chalicelib.domain.errors import DomainError, StorageUnavailableError
 from chalicelib.ports import MessageQueue, ObjectGoneError, ObjectStore
 from chalicelib.services import imports as files
-
-log = logging.getLogger(__name__)
 
 
 class MalformedMessageError(Exception):
@@ -53,10 +50,8 @@ class Consumer:
             try:
                 self.handle(message.body)
             except Exception as exc:  # one bad message must not fail the batch
-                log.warning(
-                    json.dumps(
-                        {"ingest_message_failed": message.message_id, "error": repr(exc)[:500]}
-                    )
+                observability.logger().warning(
+                    "ingest message failed", message_id=message.message_id, error=repr(exc)[:500]
                 )
                 failed.append(message.message_id)
         return failed
@@ -107,13 +102,19 @@ class Consumer:
         started = time.perf_counter()
         try:
             outcome = self.store(items, tenant)
+        except StorageUnavailableError:
+            raise  # the queue brings the message back
         except DomainError as exc:
-            if exc.code == "ServiceUnavailable":
-                raise
             raise MalformedMessageError(f"{exc.code}: {exc.message}") from None
         observability.record_ingest("SQS", outcome, time.perf_counter() - started)
         # Rejected readings stay rejected on every retry: log them, do not retry the message.
-        log.info(json.dumps({"ingest_readings": tenant, **outcome.to_json()}))
+        observability.logger().info(
+            "ingest readings",
+            tenant=tenant,
+            accepted=outcome.accepted,
+            duplicates=outcome.duplicates,
+            rejected=len(outcome.rejected),
+        )
 
 
 def s3_segments(data: dict[str, Any], objects: ObjectStore) -> list[files.Segment]:
@@ -140,24 +141,3 @@ def s3_segments(data: dict[str, Any], objects: ObjectStore) -> list[files.Segmen
                 continue  # deleted since: nothing to ingest
         segments.append(files.Segment(key=key, etag=str(etag).strip('"')))
     return segments
-
-
-def consumer_from_settings(remaining_ms: Callable[[], int] | None) -> Consumer:
-    """The consumer the Lambda handler and the local poller use: AWS adapters from wiring."""
-    from chalicelib import wiring
-    from chalicelib.services.ingest import Writer
-    from chalicelib.settings import get_settings
-
-    settings = get_settings()
-    budget = files.Budget(
-        remaining_ms,
-        reserve_ms=settings.ingest_reserve_seconds * 1000,
-        max_rows=settings.ingest_max_rows_per_invocation,
-    )
-    return Consumer(
-        objects=wiring.object_store(),
-        queue=wiring.ingest_queue(),
-        store=Writer(),
-        budget=budget,
-        chunk_rows=settings.ingest_chunk_rows,
-    )

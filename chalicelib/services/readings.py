@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.domain.analytics import Presentation, check_window
 from chalicelib.domain.errors import MalformedRequestError, NotFoundError, ValidationError
 from chalicelib.domain.inputs import ParsedBatch, Rejection, parse_items
 from chalicelib.domain.models import (
-    FIXED_METRIC_UNITS,
+    MAX_PAGE,
     Metric,
     Position,
     Reading,
@@ -23,9 +24,6 @@ from chalicelib.domain.units import TemperatureUnit, from_celsius
 from chalicelib.ports import ReadingRepository, Repositories
 from chalicelib.services.registry import KnownRooms, resolve_rooms
 
-MAX_WINDOW_MINUTES = 1440
-MAX_PAGE = 1000
-
 
 @dataclass(frozen=True, slots=True)
 class IngestOutcome:
@@ -34,14 +32,6 @@ class IngestOutcome:
     accepted: int
     duplicates: int
     rejected: tuple[Rejection, ...]
-
-    def to_json(self) -> dict[str, object]:
-        """As the API answers it."""
-        return {
-            "accepted": self.accepted,
-            "duplicates": self.duplicates,
-            "rejected": [r.to_json() for r in self.rejected],
-        }
 
 
 def record_readings(
@@ -78,11 +68,6 @@ def ingest_items(
     return record_readings(repos, tenant, batch, now_ms=now_ms, known=known, deferred=deferred)
 
 
-def metric_unit(metric: Metric, unit: TemperatureUnit) -> str:
-    """The unit a metric's values are given in."""
-    return unit.value if metric is Metric.TEMPERATURE else FIXED_METRIC_UNITS[metric]
-
-
 def summarize(
     readings: Sequence[Reading], metric: Metric, unit: TemperatureUnit
 ) -> tuple[int, float | None, float | None, float | None]:
@@ -108,8 +93,7 @@ def window_average(
     unit: TemperatureUnit = TemperatureUnit.C,
 ) -> WindowStats:
     """Average, min and max of one metric of a room over the window (at - minutes, at]."""
-    if not 1 <= minutes <= MAX_WINDOW_MINUTES:
-        raise ValidationError(f"minutes: must be an integer from 1 to {MAX_WINDOW_MINUTES}")
+    check_window(minutes)
     start_ms = at_ms - minutes * 60_000
     readings = repo.window(building, room, start_ms, at_ms)
     count, mean, low, high = summarize(readings, metric, unit)
@@ -117,9 +101,9 @@ def window_average(
         building=building,
         room=room,
         metric=metric,
-        unit=metric_unit(metric, unit),
-        start_ms=start_ms,
-        end_ms=at_ms,
+        unit=Presentation(metric, unit).unit_name,
+        window_start=start_ms,
+        window_end=at_ms,
         count=count,
         average=mean,
         min=low,

@@ -50,6 +50,10 @@ class KnownRooms:
                 self._seen.clear()
             self._seen[key] = time.monotonic()
 
+    def forget(self) -> None:
+        """Forget every room."""
+        self._seen.clear()
+
     def forget_building(self, building: str) -> None:
         self._seen = {k: v for k, v in self._seen.items() if k[1] != building}
 
@@ -363,9 +367,9 @@ def resolve_rooms(
             sensors[reading.sensor_id] = registry.get_sensor(tenant, reading.sensor_id)
         sensor = sensors[reading.sensor_id]
         if sensor is None:
-            batch.reject(index, "ValidationError", f"sensor {reading.sensor_id} is not registered")
+            batch.reject(index, ValidationError, f"sensor {reading.sensor_id} is not registered")
         elif sensor.building is None or sensor.room is None:
-            batch.reject(index, "ValidationError", f"sensor {reading.sensor_id} has no room")
+            batch.reject(index, ValidationError, f"sensor {reading.sensor_id} has no room")
         else:
             at = batch.positions.index(index)
             batch.readings[at] = replace(reading, building=sensor.building, room=sensor.room)
@@ -376,7 +380,7 @@ def resolve_rooms(
             verdicts[place] = _ensure_room(registry, tenant, *place, now_ms, known)
         problem = verdicts[place]
         if problem is not None:
-            batch.reject(index, "NotFound", problem)
+            batch.reject(index, NotFoundError, problem)
 
 
 def _ensure_room(

@@ -5,28 +5,37 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import logging
+import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.domain.errors import NotFoundError, StorageUnavailableError
-from chalicelib.domain.reports import Report, ReportSpec, ReportStatus
-from chalicelib.domain.rollups import Rollup
-from chalicelib.domain.timeutil import format_ms
-from chalicelib.ports import ReportQueue, ReportRepository, RollupRepository
-from chalicelib.services.analytics import (
+from chalicelib import observability
+from chalicelib.domain.analytics import (
     INTERVAL_MS,
+    Bucket,
+    BuildingSummary,
     Interval,
-    Stats,
-    bucket_json,
-    collect,
-    combine_rooms,
-    metric_unit,
+    Presentation,
     series_edges,
 )
+from chalicelib.domain.errors import NotFoundError, StorageUnavailableError
+from chalicelib.domain.models import Metric
+from chalicelib.domain.reports import (
+    BuildingMetricReport,
+    MetricReport,
+    Report,
+    ReportResult,
+    ReportSpec,
+    ReportStatus,
+    RoomReport,
+)
+from chalicelib.domain.rollups import Rollup
+from chalicelib.domain.timeutil import format_ms
+from chalicelib.ports import MessageQueue, ReportRepository, RollupRepository
+from chalicelib.services.analytics import collect, period_stats
 
-_log = logging.getLogger(__name__)
 # A run older than this is presumed dead (its Lambda timed out) and may be taken over.
 LEASE_MS = 15 * 60_000
 # After this many deliveries a report that keeps hitting a busy table is marked failed, not stuck.
@@ -57,7 +66,7 @@ def report_id_for(tenant: str, idempotency_key: str | None) -> str:
 
 def request_report(
     reports: ReportRepository,
-    queue: ReportQueue,
+    queue: MessageQueue,
     spec: ReportSpec,
     *,
     tenant: str,
@@ -74,7 +83,7 @@ def request_report(
             raise NotFoundError("report not found")
         return existing
     try:
-        queue.send({"id": report.id})
+        queue.send([json.dumps({"id": report.id})])
     except StorageUnavailableError:
         # Never leave a report pending that no worker will ever see.
         reports.fail(report.id, now_ms, "the report could not be queued; request it again")
@@ -115,101 +124,125 @@ def run_report(
         reports.release(report_id)
         raise
     except Exception as exc:  # a bug: record it on the report rather than retry forever
-        _log.exception("report %s failed", report_id)
+        observability.logger().exception("report failed", report_id=report_id)
         reports.fail(report_id, clock(), f"internal error: {type(exc).__name__}")
         return
-    reports.complete(report_id, clock(), result, text)
+    reports.complete(report_id, clock(), result.model_dump(mode="json"), text)
 
 
-def build_report(repo: RollupRepository, spec: ReportSpec) -> tuple[dict[str, Any], str]:
-    """Per-room and building statistics plus daily series, as JSON and as CSV text."""
+def build_report(repo: RollupRepository, spec: ReportSpec) -> tuple[ReportResult, str]:
+    """Per-room and building statistics plus daily series, and the same as CSV text."""
     rooms = spec.rooms if spec.rooms is not None else repo.rooms_of(spec.building)
     starts, edges = series_edges(spec.from_ms, spec.to_ms, INTERVAL_MS[Interval.D1])
-    unit = spec.unit
-    days: dict[str, list[Rollup]] = {}
-    for room in sorted(set(rooms)):
-        days[room] = collect(repo, spec.building, room, edges)
+    days = {room: collect(repo, spec.building, room, edges) for room in sorted(set(rooms))}
     totals: dict[str, Rollup] = {}
     for room, buckets in days.items():
         totals[room] = Rollup()
         for bucket in buckets:
             totals[room].merge(bucket)
-    rows: list[dict[str, Any]] = []
-    room_results = []
-    for room, buckets in days.items():
-        metrics: dict[str, Any] = {}
-        for metric in spec.metrics:
-            band = spec.bands.get(metric)
-            body = Stats.of(totals[room], metric).to_json(metric, unit, band)
-            rows.append(_row("room", room, metric.value, metric_unit(metric, unit), spec, body))
-            daily = [
-                bucket_json(s, b.metric(metric), metric, unit)
-                for s, b in zip(starts, buckets, strict=True)
-            ]
-            for day in daily:
-                rows.append(_day_row(room, metric.value, metric_unit(metric, unit), day))
-            metrics[metric.value] = {**body, "daily": daily}
-        room_results.append({"room": room, "metrics": metrics})
-    building: dict[str, Any] = {}
-    for metric in spec.metrics:
-        band = spec.bands.get(metric)
-        per_room = {room: Stats.of(total, metric) for room, total in totals.items()}
-        body = combine_rooms(per_room, metric, unit, band)
-        daily_rollups = [Rollup() for _ in starts]
-        for buckets in days.values():
-            for index, bucket in enumerate(buckets):
-                daily_rollups[index].merge(bucket)
-        daily = [
-            bucket_json(s, b.metric(metric), metric, unit)
-            for s, b in zip(starts, daily_rollups, strict=True)
+    daily_totals = [Rollup() for _ in starts]
+    for buckets in days.values():
+        for index, bucket in enumerate(buckets):
+            daily_totals[index].merge(bucket)
+    shown = {metric: Presentation(metric, spec.unit) for metric in spec.metrics}
+
+    def daily(buckets: list[Rollup], metric: Metric) -> list[Bucket]:
+        return [
+            Bucket.of(s, b.metric(metric), shown[metric])
+            for s, b in zip(starts, buckets, strict=True)
         ]
-        building[metric.value] = {**body, "daily": daily}
-        csv_body = {
-            **body,
-            "minutes_below": body["room_minutes_below"],
-            "minutes_above": body["room_minutes_above"],
-        }
-        rows.append(_row("building", "", metric.value, metric_unit(metric, unit), spec, csv_body))
-    result = {
-        "building": spec.building,
-        "from": format_ms(spec.from_ms),
-        "to": format_ms(spec.to_ms),
-        "unit": unit.value,
-        "rooms": room_results,
-        "building_stats": building,
-        "notes": {
+
+    result = ReportResult(
+        building=spec.building,
+        from_=spec.from_ms,
+        to=spec.to_ms,
+        unit=spec.unit,
+        rooms=[
+            RoomReport(
+                room=room,
+                metrics={
+                    metric: MetricReport(
+                        **period_stats(
+                            totals[room], metric, shown[metric], spec.bands.get(metric)
+                        ).model_dump(),
+                        daily=daily(buckets, metric),
+                    )
+                    for metric in spec.metrics
+                },
+            )
+            for room, buckets in days.items()
+        ],
+        building_stats={
+            metric: BuildingMetricReport(
+                **BuildingSummary.of(
+                    (
+                        (total.metric(metric), total.minute_means.get(metric, ()))
+                        for total in totals.values()
+                    ),
+                    shown[metric],
+                    spec.bands.get(metric),
+                ).model_dump(),
+                daily=daily(daily_totals, metric),
+            )
+            for metric in spec.metrics
+        },
+        notes={
             "building mean": "every reading weighs the same; mean_of_room_means weighs rooms",
             "minutes_below/above": "whole UTC minutes whose mean is outside the band",
         },
-    }
-    return result, _csv(rows)
+    )
+    return result, report_csv(result)
+
+
+def report_csv(result: ReportResult) -> str:
+    """The report as CSV: a row per room and metric, per room, metric and day, per metric."""
+    period = (format_ms(result.from_), format_ms(result.to))
+    rows: list[dict[str, Any]] = []
+    for room in result.rooms:
+        for metric, body in room.metrics.items():
+            unit = Presentation(metric, result.unit).unit_name
+            rows.append(_row("room", room.room, metric, unit, period, body.model_dump()))
+            for day in body.daily:
+                rows.append(_day_row(room.room, metric, unit, day))
+    for metric, summary in result.building_stats.items():
+        unit = Presentation(metric, result.unit).unit_name
+        fields = summary.model_dump()
+        fields["minutes_below"] = summary.room_minutes_below
+        fields["minutes_above"] = summary.room_minutes_above
+        rows.append(_row("building", "", metric, unit, period, fields))
+    return _csv(rows)
 
 
 def _row(
-    scope: str, room: str, metric: str, unit: str, spec: ReportSpec, body: dict[str, Any]
+    scope: str,
+    room: str,
+    metric: Metric,
+    unit: str,
+    period: tuple[str, str],
+    body: dict[str, Any],
 ) -> dict[str, Any]:
     return {
         "scope": scope,
         "room": room,
-        "metric": metric,
+        "metric": metric.value,
         "unit": unit,
-        "period_start": format_ms(spec.from_ms),
-        "period_end": format_ms(spec.to_ms),
+        "period_start": period[0],
+        "period_end": period[1],
         **{k: body.get(k) for k in CSV_COLUMNS[6:]},
     }
 
 
-def _day_row(room: str, metric: str, unit: str, day: dict[str, Any]) -> dict[str, Any]:
+def _day_row(room: str, metric: Metric, unit: str, day: Bucket) -> dict[str, Any]:
     return {
         "scope": "room-day",
         "room": room,
-        "metric": metric,
+        "metric": metric.value,
         "unit": unit,
-        "period_start": day["start"],
-        "count": day["count"],
-        "mean": day["average"],
-        "min": day["min"],
-        "max": day["max"],
+        "period_start": format_ms(day.start),
+        "count": day.count,
+        "mean": day.average,
+        "min": day.min,
+        "max": day.max,
     }
 
 
@@ -222,13 +255,22 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def report_status(reports: ReportRepository, report_id: str, *, tenant: str) -> dict[str, Any]:
-    """Status and timings; with the result and a CSV link once completed. 404 for others' ids."""
+@dataclass(frozen=True, slots=True)
+class ReportView:
+    """A report as its owner sees it: status and timings; once completed, result and CSV link."""
+
+    report: Report
+    result: ReportResult | None = None
+    csv_url: str | None = None
+
+
+def report_status(reports: ReportRepository, report_id: str, *, tenant: str) -> ReportView:
+    """The report, with its result and a CSV link once completed; 404 for others' ids."""
     report = reports.get(report_id)
     if report is None or report.tenant != tenant:
         raise NotFoundError("report not found")
-    body = report.to_json()
-    if report.status is ReportStatus.COMPLETED:
-        body["result"] = reports.result(report_id)
-        body["csv_url"] = reports.csv_link(report_id)
-    return body
+    if report.status is not ReportStatus.COMPLETED:
+        return ReportView(report)
+    stored = reports.result(report_id)
+    result = None if stored is None else ReportResult.model_validate(stored)
+    return ReportView(report, result, reports.csv_link(report_id))

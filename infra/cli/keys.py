@@ -10,6 +10,7 @@ import argparse
 import json
 from typing import Any
 
+from chalicelib.api.responses import KeyCreated, KeyOut, TenantOut
 from chalicelib.domain.registry import Scope
 from chalicelib.domain.timeutil import now_ms
 from chalicelib.services import access
@@ -70,7 +71,7 @@ def bootstrap_key(
         now_ms=now,
         expires_ms=expires_ms,
     )
-    return {**key.to_json(), "key": token}
+    return KeyCreated.created(key, token).model_dump(mode="json")
 
 
 def create_key(args: argparse.Namespace) -> int:
@@ -87,7 +88,7 @@ def list_keys(args: argparse.Namespace) -> int:
     while True:
         page = access.list_keys(repositories().keys, args.tenant, 100, after)
         for key in page.items:
-            print(json.dumps(key.to_json()))
+            print(json.dumps(KeyOut.of(key).model_dump(mode="json")))
         if page.next_after is None:
             return 0
         after = page.next_after
@@ -101,5 +102,5 @@ def revoke_key(args: argparse.Namespace) -> int:
 
 def create_tenant(args: argparse.Namespace) -> int:
     tenant = access.create_tenant(repositories().registry, args.tenant, args.name, now_ms())
-    print(json.dumps(tenant.to_json(), indent=2))
+    print(json.dumps(TenantOut.of(tenant).model_dump(mode="json"), indent=2))
     return 0

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from chalicelib.domain import formats
-from chalicelib.domain.models import Position
+from chalicelib.domain.models import MAX_PAGE, Position
 from chalicelib.domain.timeutil import parse_iso
 from chalicelib.services import imports as files
 
@@ -102,17 +102,23 @@ class _LocalFile:
 
 def import_direct(path: Path, key: str) -> files.Report:
     """Ingest a local file into the table through the same file code and pipeline."""
-    from chalicelib.services.ingest import Writer
-    from tests.fakes import InMemoryQueue
+    from chalicelib import wiring
 
     with _progress(total=path.stat().st_size, unit="B", unit_scale=True, desc="import") as bar:
         return files.process_segment(
             files.Segment(key=key, etag="local"),
             objects=_LocalFile(path, key, bar),
-            queue=InMemoryQueue(),
-            store=Writer(),
+            queue=_NoContinuations(),
+            store=wiring.writer(),
             budget=files.Budget(),
         )
+
+
+class _NoContinuations:
+    """A direct import has no time limit, so it never hands the rest of a file on."""
+
+    def send(self, bodies: Any) -> None:
+        raise AssertionError("a direct import never queues a continuation")
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -144,21 +150,22 @@ def _writer(out: IO[str], fmt: str) -> Any:
 
 
 def _table_pages(building: str, room: str, from_ms: int, to_ms: int) -> Iterator[list[Any]]:
+    from chalicelib import wiring
+    from chalicelib.api.responses import ReadingOut
     from chalicelib.services import readings as services
-    from chalicelib.wiring import reading_repository
 
     after: Position | None = None
     while True:
         page = services.list_readings(
-            reading_repository(),
+            wiring.repositories().readings,
             building,
             room,
             from_ms=from_ms,
             to_ms=to_ms,
-            limit=services.MAX_PAGE,
+            limit=MAX_PAGE,
             after=after,
         )
-        yield [r.to_json() for r in page.items]
+        yield [ReadingOut.of(r).model_dump(mode="json") for r in page.items]
         if page.next_after is None:
             return
         after = page.next_after

@@ -135,7 +135,7 @@ def seed_world() -> World:
 
     spec = ReportSpec(building=BUILDING_A, from_ms=now - 3_600_000, to_ms=now)
     world.report_id = reports.request_report(
-        wiring.report_repository(), wiring.report_queue(), spec, tenant=TENANT_A, now_ms=now
+        wiring.report_repository(), wiring.reports_queue(), spec, tenant=TENANT_A, now_ms=now
     ).id
 
     key("ingest-a", TENANT_A, [Scope.INGEST])

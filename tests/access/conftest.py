@@ -14,7 +14,7 @@ from chalice.test import Client
 
 from chalicelib import wiring
 from infra.local import FAKE_CREDENTIALS
-from tests.fakes import InMemoryReportQueue, InMemoryReportRepository
+from tests.fakes import InMemoryQueue, InMemoryReportRepository, in_memory_repositories
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("ROOMTEMP_AUTH_CACHE_SECONDS", "0")
     wiring.reset()
     # Reports keep their status and results in memory here (the matrix checks access, not S3).
-    wiring.use_reports(InMemoryReportRepository(), InMemoryReportQueue())
+    wiring.override(report_repository=InMemoryReportRepository(), reports_queue=InMemoryQueue())
     yield
     wiring.reset()
 
@@ -36,7 +36,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def memory_backend(aws_env: None) -> Iterator[str]:
     """In-memory repositories behind every handler."""
-    wiring.use_repositories(wiring.in_memory_repositories())
+    wiring.override(repositories=in_memory_repositories())
     yield "memory"
 
 
@@ -66,7 +66,7 @@ def dynamo_backend(
     table = create_table(moto_client, f"access-{uuid.uuid4().hex[:12]}")
     monkeypatch.setenv("ROOMTEMP_TABLE_NAME", table)
     wiring.reset()
-    wiring.use_reports(InMemoryReportRepository(), InMemoryReportQueue())
+    wiring.override(report_repository=InMemoryReportRepository(), reports_queue=InMemoryQueue())
     shared = functools.cache(lambda service: moto_client)
     monkeypatch.setattr(wiring, "aws_client", shared)
     # Cache the settings now: chalice.test.Client swaps in the 'dev' stage's environment per call.

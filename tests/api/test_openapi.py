@@ -18,18 +18,19 @@ from chalicelib.api.openapi import app_routes, base_path, build_document
 from chalicelib.api.routing import ROUTE_DOCS, ROUTE_RULES
 from chalicelib.domain.registry import Scope
 from infra.cli.keys import bootstrap_key
+from tests.fakes import in_memory_repositories
 
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 
 @pytest.fixture
 def client() -> Iterator[Client]:
-    wiring.use_repositories(wiring.in_memory_repositories())
+    wiring.override(repositories=in_memory_repositories())
     try:
         with Client(app) as test_client:
             yield test_client
     finally:
-        wiring.use_repositories(None)
+        wiring.reset()
 
 
 @pytest.fixture

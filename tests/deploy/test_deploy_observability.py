@@ -14,6 +14,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import observability, wiring
+from tests.fakes import in_memory_repositories
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def test_request_log_has_a_correlation_id_and_no_key(
     # Given the app on in-memory storage
     import app
 
-    wiring.use_repositories(wiring.in_memory_repositories())
+    wiring.override(repositories=in_memory_repositories())
     try:
         # The prod stage: log level INFO (dev logs at DEBUG)
         with Client(app.app, stage_name="prod") as client:
@@ -96,7 +97,7 @@ def test_request_log_has_a_correlation_id_and_no_key(
                 body=json.dumps({"temperature": 21}),
             )
     finally:
-        wiring.use_repositories(None)
+        wiring.reset()
 
     # Then the failed request is one JSON line with method, route, status and a correlation id
     # (successful ones are logged at DEBUG, below the default level)

@@ -8,6 +8,7 @@ import pytest
 
 from chalicelib.aws.readings import DynamoReadingRepository
 from chalicelib.ports import ReadingRepository
+from tests.factories import dynamo_readings
 from tests.fakes import InMemoryReadingRepository
 
 
@@ -38,7 +39,7 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def dynamo_repo(dynamodb: Any, table_name: str, sleeps: list[float]) -> DynamoReadingRepository:
-    return DynamoReadingRepository(dynamodb, table_name, sleep=sleeps.append)
+    return dynamo_readings(dynamodb, table_name, sleep=sleeps.append)
 
 
 @pytest.fixture(params=["memory", "dynamo"])

@@ -8,11 +8,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.aws import keys
+from chalicelib.aws.dynamo import BATCH_WRITE_MAX
 from chalicelib.aws.items import reading_item
-from chalicelib.aws.readings import BATCH_WRITE_MAX, DynamoReadingRepository
+from chalicelib.aws.retry import RetryPolicy, budget
 from chalicelib.domain.errors import StorageUnavailableError
 from chalicelib.domain.rollups import Resolution
-from tests.factories import MINUTE, T0, reading
+from tests.factories import MINUTE, T0, dynamo_readings, reading
 from tests.integration.conftest import ClientProxy
 
 
@@ -73,7 +74,7 @@ def test_batches_are_written_in_chunks_dynamodb_accepts(own_client: Any, table_n
         sizes.extend(len(v) for v in params["RequestItems"].values())
 
     dynamodb.meta.events.register("provide-client-params.dynamodb.BatchWriteItem", record)
-    repo = DynamoReadingRepository(dynamodb, table_name)
+    repo = dynamo_readings(dynamodb, table_name)
     # When 1000 readings are stored at once
     result = repo.put_readings([reading(T0 + i) for i in range(1000)])
     # Then no request carries more than 25 items and all 1000 are stored
@@ -89,7 +90,7 @@ def test_unprocessed_items_are_retried_until_everything_is_stored(
     # Given DynamoDB leaves half of the first several write requests unprocessed
     flaky = UnprocessedClient(dynamodb, table_name, failures=6)
     sleeps: list[float] = []
-    repo = DynamoReadingRepository(flaky, table_name, sleep=sleeps.append)
+    repo = dynamo_readings(flaky, table_name, sleep=sleeps.append)
     # When 100 readings are written
     repo.batch_write([reading_item(reading(T0 + i)) for i in range(100)])
     # Then every one is stored, after backing off between retries
@@ -103,12 +104,12 @@ def test_unprocessed_keys_are_retried_so_duplicates_are_still_found(
     dynamodb: Any, table_name: str
 ) -> None:
     # Given 150 readings already stored
-    DynamoReadingRepository(dynamodb, table_name).put_readings(
+    dynamo_readings(dynamodb, table_name).put_readings(
         [reading(T0 + i, temperature=1.0) for i in range(150)]
     )
     # And a table that leaves half the keys of the next reads unprocessed
     flaky = UnprocessedClient(dynamodb, table_name, failures=3)
-    repo = DynamoReadingRepository(flaky, table_name, sleep=lambda _: None)
+    repo = dynamo_readings(flaky, table_name, sleep=lambda _: None)
     # When the batch is retried with 10 new readings and other values
     result = repo.put_readings([reading(T0 + i, temperature=2.0) for i in range(160)])
     # Then the 150 are duplicates, nothing old is overwritten, and the 10 are stored
@@ -128,8 +129,8 @@ class StuckClient(ClientProxy):
 
 def test_a_table_that_never_processes_a_write_gives_503(dynamodb: Any, table_name: str) -> None:
     stuck = StuckClient(dynamodb)
-    repo = DynamoReadingRepository(stuck, table_name, max_attempts=3, sleep=lambda _: None)
-    with pytest.raises(StorageUnavailableError):
+    repo = dynamo_readings(stuck, table_name, sleep=lambda _: None)
+    with budget(RetryPolicy(attempts=3), None), pytest.raises(StorageUnavailableError):
         repo.batch_write([reading_item(reading(T0 + i)) for i in range(4)])
     assert len(stuck.calls["batch_write_item"]) == 3
 
@@ -153,7 +154,7 @@ def test_the_window_query_reads_only_the_windows_items(
     dynamodb = own_client
     # Given a room with a long history (one reading every 10 s)
     at = T0 + 10 * 24 * 60 * MINUTE
-    repo = DynamoReadingRepository(dynamodb, table_name)
+    repo = dynamo_readings(dynamodb, table_name)
     seed(dynamodb, table_name, history(history_size, at))
     scanned: list[int] = []
 
@@ -171,7 +172,7 @@ def test_the_window_query_reads_only_the_windows_items(
 def test_latest_ignores_other_item_types_in_the_room_partition(
     dynamodb: Any, table_name: str
 ) -> None:
-    repo = DynamoReadingRepository(dynamodb, table_name)
+    repo = dynamo_readings(dynamodb, table_name)
     repo.put_readings([reading(T0)])
     # Items of later issues sort outside [READINGS_LOW, READINGS_HIGH].
     for sk in ("@meta", "~rollup", "#x"):
@@ -186,7 +187,7 @@ def test_latest_ignores_other_item_types_in_the_room_partition(
 
 
 def test_a_missing_table_is_storage_unavailable(dynamodb: Any, table_name: str) -> None:
-    repo = DynamoReadingRepository(dynamodb, table_name)
+    repo = dynamo_readings(dynamodb, table_name)
     dynamodb.delete_table(TableName=table_name)
     with pytest.raises(StorageUnavailableError) as info:
         repo.ping()
@@ -226,7 +227,7 @@ def test_throttled_calls_are_retried_one_by_one_and_nothing_is_counted_twice(
 ) -> None:
     # Given a table that throttles every call once before it answers
     throttled = ThrottledClient(dynamodb)
-    repo = DynamoReadingRepository(throttled, table_name, sleep=lambda _: None)
+    repo = dynamo_readings(throttled, table_name, sleep=lambda _: None)
     batch = [reading(T0 + i * 7_000) for i in range(300)]
     # When a batch, one reading and the same batch again are written
     first = repo.put_readings(batch)
@@ -242,7 +243,7 @@ def test_throttled_calls_are_retried_one_by_one_and_nothing_is_counted_twice(
 
 def test_a_call_refused_for_good_is_not_retried(dynamodb: Any, table_name: str) -> None:
     refused = ThrottledClient(dynamodb, error="ValidationException")
-    repo = DynamoReadingRepository(refused, table_name, sleep=lambda _: None)
+    repo = dynamo_readings(refused, table_name, sleep=lambda _: None)
     with pytest.raises(ClientError):
         repo.put_readings([reading(T0), reading(T0 + 1000)])
     assert refused.throttled == {"batch_get_item": 1}

@@ -11,7 +11,6 @@ from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 
 from chalicelib import wiring
-from chalicelib.aws.readings import DynamoReadingRepository
 from chalicelib.aws.registry import DynamoKeyRepository, DynamoRegistryRepository
 from chalicelib.aws.s3 import S3ObjectStore
 from chalicelib.aws.sqs import SqsQueue
@@ -21,6 +20,7 @@ from chalicelib.ports import ObjectGoneError, Repositories
 from chalicelib.services import imports as files
 from chalicelib.services.ingest import Writer
 from chalicelib.services.messages import Consumer
+from tests.factories import dynamo_readings, dynamo_table
 from tests.fakes import InMemoryReadingRepository
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def consumer(aws: Aws, repos: Repositories, *, chunk_rows: int, max_rows: int = 
     return Consumer(
         objects=S3ObjectStore(aws.s3, aws.bucket),
         queue=SqsQueue(aws.sqs, url=aws.queue_url),
-        store=Writer(repos=repos),
+        store=Writer(repos),
         budget=files.Budget(max_rows=max_rows),
         chunk_rows=chunk_rows,
     )
@@ -116,11 +116,13 @@ def test_throttling_and_unprocessed_items_lose_nothing_and_count_nothing_twice(a
     )
     throttled = throttle_every_third_call(client)
     flaky = FlakyDynamo(client)
-    repo = DynamoReadingRepository(flaky, aws.table, sleep=lambda _: None)
+    repo = dynamo_readings(flaky, aws.table, sleep=lambda _: None)
+    registry_table = dynamo_table(client, aws.table)
     repos = Repositories(
         readings=repo,
-        registry=DynamoRegistryRepository(client, aws.table),
-        keys=DynamoKeyRepository(client, aws.table),
+        registry=DynamoRegistryRepository(registry_table),
+        keys=DynamoKeyRepository(registry_table),
+        rollups=repo,
     )
     header = "building,room,sensor_id,timestamp,temperature\n"
     rows = "".join(f"b1,r{i % 4},s1,{T0 + i},21\n" for i in range(300))
@@ -250,12 +252,12 @@ def test_a_file_newer_than_its_rooms_history_is_written_without_reading_it_back(
     # Given rooms with 10 minutes of history, and an export of the 8 hours that follow
     counting = CountingDynamo(wiring.aws_client("dynamodb"))
     registry = wiring.repositories().registry
+    counted = dynamo_readings(counting, aws.table, sleep=lambda _: None)
     repos = Repositories(
-        readings=DynamoReadingRepository(
-            counting, aws.table, sleep=lambda _: None, rollup_threads=1
-        ),
+        readings=counted,
         registry=registry,
         keys=wiring.repositories().keys,
+        rollups=counted,
     )
     history = [
         Reading(

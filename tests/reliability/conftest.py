@@ -70,13 +70,10 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 @pytest.fixture
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """botocore's and the repository's retry sleeps become 0 (retries still happen, just fast)."""
-    from botocore.retries.standard import ExponentialBackoff
+    """The retry policy's sleeps become 0 (retries still happen, just fast)."""
+    from chalicelib.aws.retry import RetryPolicy
 
-    from chalicelib.aws import readings as repository
-
-    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
-    monkeypatch.setattr(repository.DynamoReadingRepository, "_backoff", lambda self, attempt: None)
+    monkeypatch.setattr(RetryPolicy, "delay", lambda self, attempt: 0.0)
 
 
 class Api:

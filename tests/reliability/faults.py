@@ -4,8 +4,8 @@ It hooks the client's own event system, so the code under test runs unchanged (s
 same botocore retries, same error translation):
 
 - `before-send.<service>`: for a share of the HTTP attempts (`rate`), answer with the error body
-  the real service sends instead of sending the request. botocore parses it, retries it under its
-  retry config, and raises ClientError once its attempts are used up. (botocore runs every
+  the real service sends instead of sending the request. botocore parses it and raises
+  ClientError; the app's retry policy (chalicelib/aws/retry.py) tries again. (botocore runs every
   before-send handler: with moto in-process, moto's handler still applies the attempt, so there a
   fault is "applied, answer lost"; against an endpoint over HTTP nothing is sent.)
 - `before-parameter-build` + `after-call` on BatchWriteItem: hold back part of the items (they are
@@ -90,8 +90,9 @@ class FaultInjector:
 
     rate: share of HTTP attempts (retries included) answered with an error from `errors`;
         botocore's own retries absorb most of these.
-    call_rate: share of API calls whose every attempt fails: botocore's retries run out and the
-        caller gets the ClientError (the app must answer 503).
+    call_rate: share of API calls that start an outage: that call and the next `streak` calls on
+        the same thread fail, so the app's retries run out and it must answer 503 (or hand a
+        queue message back).
     unprocessed_rate: share of BatchWriteItem calls that get part of their items back unprocessed.
     operations: only these operations are faulted (None: every operation).
     """
@@ -102,6 +103,7 @@ class FaultInjector:
     errors: Sequence[ErrorShape] = tuple(DYNAMODB_ERRORS.values())
     unprocessed_rate: float = 0.0
     operations: frozenset[str] | None = None
+    streak: int = 12  # more calls than the most patient retry policy makes
     enabled: bool = True
     injected: Counter[str] = field(default_factory=Counter)
     deferred_items: int = 0
@@ -128,8 +130,15 @@ class FaultInjector:
     # -- hooks ----------------------------------------------------------------------------
 
     def _before_call(self, model: Any, **_: Any) -> None:
-        # Once per API call (not per attempt): doom the call's attempts on this thread.
-        self._doomed.value = self._applies(model.name) and self._draw(self.call_rate)
+        # Once per API call: a doomed thread fails this call and the next ones of its streak.
+        left = getattr(self._doomed, "left", 0)
+        if not self._applies(model.name):
+            self._doomed.value = False
+            return
+        if left <= 0 and self._draw(self.call_rate):
+            left = self.streak
+        self._doomed.value = left > 0
+        self._doomed.left = max(0, left - 1)
 
     def _after_call(self, **_: Any) -> None:
         self._doomed.value = False

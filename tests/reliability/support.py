@@ -86,7 +86,7 @@ def assert_rollups_agree(stored: Mapping[Key, float], rooms: Iterable[tuple[str,
     from chalicelib.domain.models import Metric
     from chalicelib.services import analytics
 
-    repo = wiring.repositories().readings
+    repo = wiring.repositories().rollups
     for building, room in rooms:
         times = [ts for (b, r, ts, _) in stored if (b, r) == (building, room)]
         start, end = min(times) - min(times) % 3_600_000, max(times) + 1
@@ -94,5 +94,5 @@ def assert_rollups_agree(stored: Mapping[Key, float], rooms: Iterable[tuple[str,
             repo, building, room, metric=Metric.TEMPERATURE, from_ms=start, to_ms=end
         )
         count, mean = window_mean(stored, building, room, start - 1, end - 1)
-        assert got["count"] == count, (building, room, got["count"], count)
-        assert close(got["mean"], mean), (building, room, got["mean"], mean)
+        assert got.count == count, (building, room, got.count, count)
+        assert close(got.mean, mean), (building, room, got.mean, mean)

@@ -156,10 +156,10 @@ def test_faulted_ingest_stores_every_valid_reading_once(
     from chalicelib import wiring
 
     attempts = os.environ.get("ROOMTEMP_FAULT_MAX_ATTEMPTS", "5")
-    monkeypatch.setenv("ROOMTEMP_WRITE_MAX_ATTEMPTS", attempts)
+    monkeypatch.setenv("ROOMTEMP_API_RETRY_ATTEMPTS", attempts)
     wiring.reset()
     # Built now, from this environment: inside a request chalice's test client sets the stage's.
-    assert wiring.repositories() and wiring.get_settings().write_max_attempts == int(attempts)
+    assert wiring.repositories() and wiring.get_settings().api_retry_attempts == int(attempts)
 
     # Given: a workload, and faults on every call the app's DynamoDB client makes
     n = int(os.environ.get("ROOMTEMP_FAULT_READINGS", "3000"))

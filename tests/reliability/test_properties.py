@@ -112,7 +112,7 @@ def check_averages(
 def test_window_average_equals_independent_mean_in_memory(
     readings: list[tuple[Key, float, str]], minutes: int, unit: str
 ) -> None:
-    from chalicelib.wiring import in_memory_repositories
+    from tests.fakes import in_memory_repositories
 
     repos = in_memory_repositories()
     post_all(repos, "b", readings)
@@ -143,7 +143,7 @@ def test_window_average_equals_independent_mean_in_dynamodb(
 def test_pagination_visits_each_reading_once_in_memory(
     readings: list[tuple[Key, float, str]], limit: int
 ) -> None:
-    from chalicelib.wiring import in_memory_repositories
+    from tests.fakes import in_memory_repositories
 
     repos = in_memory_repositories()
     post_all(repos, "b", readings)

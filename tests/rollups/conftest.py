@@ -54,16 +54,14 @@ def repo(request: pytest.FixtureRequest) -> Any:
     if request.param == "memory":
         return InMemoryReadingRepository()
     request.getfixturevalue("aws")
-    from chalicelib.aws.readings import DynamoReadingRepository
     from chalicelib.aws.registry import DynamoRegistryRepository
+    from tests.factories import dynamo_readings, dynamo_table
 
     settings = wiring.get_settings()
     client = wiring.aws_client("dynamodb")
     return Registering(
-        DynamoReadingRepository(
-            client, settings.table_name, sleep=lambda _: None, rollup_threads=1
-        ),
-        DynamoRegistryRepository(client, settings.table_name),
+        dynamo_readings(client, settings.table_name, sleep=lambda _: None),
+        DynamoRegistryRepository(dynamo_table(client, settings.table_name)),
     )
 
 

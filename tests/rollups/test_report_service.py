@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -11,11 +12,7 @@ from chalicelib.domain.errors import StorageUnavailableError
 from chalicelib.domain.models import Reading
 from chalicelib.domain.reports import ReportSpec, ReportStatus
 from chalicelib.services import reports as service
-from tests.fakes import (
-    InMemoryReadingRepository,
-    InMemoryReportQueue,
-    InMemoryReportRepository,
-)
+from tests.fakes import InMemoryQueue, InMemoryReadingRepository, InMemoryReportRepository
 
 DAY = 86_400_000
 SPEC = ReportSpec(building="b1", from_ms=T0 - T0 % DAY, to_ms=T0 - T0 % DAY + DAY)
@@ -32,14 +29,14 @@ class BrokenRepository(InMemoryReadingRepository):
 
 
 class DownQueue:
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, bodies: Any) -> None:
         raise StorageUnavailableError("queue down", 2)
 
 
 def requested(reports: InMemoryReportRepository) -> str:
-    queue = InMemoryReportQueue()
+    queue = InMemoryQueue()
     report = service.request_report(reports, queue, SPEC, tenant="t1", now_ms=T0)
-    assert queue.messages == [{"id": report.id}]
+    assert [json.loads(b) for b in queue.bodies] == [{"id": report.id}]
     return report.id
 
 
@@ -103,7 +100,8 @@ def test_report_rooms_and_building_match_their_readings() -> None:
             for i, (room, t) in enumerate([("r1", 20.0), ("r1", 22.0), ("r2", 30.0)])
         ]
     )
-    result, text = service.build_report(repo, SPEC)
+    built, text = service.build_report(repo, SPEC)
+    result = built.model_dump(mode="json", by_alias=True)
     r1, r2 = (r["metrics"]["temperature"] for r in result["rooms"])
     assert (r1["count"], r1["mean"], r2["count"]) == (2, 21.0, 1)
     building = result["building_stats"]["temperature"]

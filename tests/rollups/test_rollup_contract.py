@@ -15,6 +15,7 @@ from rollup_reference import MINUTE, T0, expected, random_readings, stored
 from chalicelib.domain.models import Metric, Reading
 from chalicelib.domain.rollups import HOUR_MS, Resolution, Rollup, RollupLedger
 from chalicelib.services import analytics
+from tests.factories import dump
 from tests.fakes import InMemoryReadingRepository
 
 HOUR = HOUR_MS
@@ -55,7 +56,7 @@ def test_stats_over_random_ranges_equal_the_raw_computation(repo: Any, seed: int
         start = T0 + rng.randrange(-HOUR, 3 * HOUR)
         end = start + rng.randrange(1, 4 * HOUR)
         metric = rng.choice(list(Metric))
-        got = analytics.room_stats(repo, "b1", "r1", metric=metric, from_ms=start, to_ms=end)
+        got = dump(analytics.room_stats(repo, "b1", "r1", metric=metric, from_ms=start, to_ms=end))
         want = expected(truth, "r1", metric, start, end)
         # Then they equal what the raw readings give
         assert_matches(got, want)
@@ -74,8 +75,10 @@ def check_series(repo: Any, truth: list[Reading], interval: analytics.Interval) 
     step = analytics.INTERVAL_MS[interval]
     start = T0 + 12_345
     end = T0 + 5 * HOUR - 4_321
-    series = analytics.room_series(
-        repo, "b1", "r1", metric=Metric.TEMPERATURE, from_ms=start, to_ms=end, interval=interval
+    series = dump(
+        analytics.room_series(
+            repo, "b1", "r1", metric=Metric.TEMPERATURE, from_ms=start, to_ms=end, interval=interval
+        )
     )
     buckets = series["buckets"]
     first = start - start % step
@@ -132,14 +135,16 @@ def test_hour_rollup_keeps_each_whole_minute_mean(repo: Any) -> None:
         for i, t in enumerate([18.0, 19.0, 20.0, 26.0, 26.0, 26.0])
     ]
     repo.put_readings(readings)
-    got = analytics.room_stats(
-        repo,
-        "b1",
-        "r1",
-        metric=Metric.TEMPERATURE,
-        from_ms=T0 - T0 % HOUR,
-        to_ms=T0 - T0 % HOUR + HOUR,
-        band=analytics.Band(low=19.5, high=25),
+    got = dump(
+        analytics.room_stats(
+            repo,
+            "b1",
+            "r1",
+            metric=Metric.TEMPERATURE,
+            from_ms=T0 - T0 % HOUR,
+            to_ms=T0 - T0 % HOUR + HOUR,
+            band=analytics.Band(low=19.5, high=25),
+        )
     )
     # minute 1 averages 19.0 (below 19.5), minute 2 averages 26.0 (above 25)
     assert (got["minutes_with_data"], got["minutes_below"], got["minutes_above"]) == (2, 1, 1)
@@ -166,8 +171,10 @@ def test_building_average_weighs_readings_and_also_gives_the_mean_of_rooms(repo:
     repo.put_readings(
         [at("r1", 10, 20.0), at("r1", 20, 20.0), at("r1", 30, 20.0), at("r2", 40, 24.0)]
     )
-    got = analytics.building_average(
-        repo, "b1", metric=Metric.TEMPERATURE, minutes=15, at_ms=T0 + 600_000
+    got = dump(
+        analytics.building_average(
+            repo, "b1", metric=Metric.TEMPERATURE, minutes=15, at_ms=T0 + 600_000
+        )
     )
     assert got["count"] == 4
     assert got["average_by_readings"] == pytest.approx(21.0)
@@ -214,8 +221,10 @@ def test_a_bulk_load_with_deferred_rollups_ends_with_the_rollups_of_live_writes(
             window = ("b1", room, resolution, T0 - 2 * HOUR, T0 + 8 * HOUR)
             assert repo.rollups(*window) == reference.rollups(*window)
     truth = stored([live, bulk])
-    got = analytics.room_stats(
-        repo, "b1", "r1", metric=Metric.TEMPERATURE, from_ms=T0 - HOUR, to_ms=T0 + 7 * HOUR
+    got = dump(
+        analytics.room_stats(
+            repo, "b1", "r1", metric=Metric.TEMPERATURE, from_ms=T0 - HOUR, to_ms=T0 + 7 * HOUR
+        )
     )
     assert_matches(got, expected(truth, "r1", Metric.TEMPERATURE, T0 - HOUR, T0 + 7 * HOUR))
 

@@ -8,14 +8,14 @@ from rollup_reference import T0
 
 from chalicelib.aws import keys
 from chalicelib.aws.items import reading_item
-from chalicelib.aws.readings import DynamoReadingRepository
 from chalicelib.aws.rollups import rollup_item
 from chalicelib.domain.models import Reading
 from chalicelib.domain.rollups import HOUR_MS, Resolution, Rollup, RollupLedger
+from tests.factories import dynamo_readings
 
 
-def make_repo(aws: dict[str, Any]) -> DynamoReadingRepository:
-    return DynamoReadingRepository(aws["dynamodb"], aws["table"], rollup_threads=1)
+def make_repo(aws: dict[str, Any]) -> Any:
+    return dynamo_readings(aws["dynamodb"], aws["table"])
 
 
 def readings(n: int) -> list[Reading]:

@@ -9,13 +9,12 @@ from typing import Any
 
 import pytest
 
-from chalicelib import wiring
 from chalicelib.domain.errors import StorageUnavailableError
 from chalicelib.services import access
 from chalicelib.services import imports as files
 from chalicelib.services.ingest import Writer
 from chalicelib.services.messages import Consumer, Message
-from tests.fakes import InMemoryObjectStore, InMemoryQueue
+from tests.fakes import InMemoryObjectStore, InMemoryQueue, in_memory_repositories
 
 T0 = 1_735_689_600  # 2025-01-01T00:00:00Z
 HEADER = "building,room,sensor_id,timestamp,temperature,unit,humidity,co2\n"
@@ -29,7 +28,7 @@ class Harness:
     def __init__(self, *, max_rows: int = 0, chunk_rows: int = 1000) -> None:
         self.objects = InMemoryObjectStore()
         self.queue = InMemoryQueue()
-        self.repos = wiring.in_memory_repositories()
+        self.repos = in_memory_repositories()
         self.repo = self.repos.readings
         access.ensure_tenant(self.repos.registry, "acme", 0)
         self.max_rows = max_rows
@@ -39,7 +38,7 @@ class Harness:
         return Consumer(
             objects=self.objects,
             queue=self.queue,
-            store=Writer(repos=self.repos),
+            store=Writer(self.repos),
             budget=files.Budget(max_rows=self.max_rows),
             chunk_rows=self.chunk_rows,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from chalicelib.aws.sqs import SQS_BATCH_BYTES, message_batches
 from chalicelib.domain.inputs import parse_one
 from chalicelib.domain.models import Reading
 from chalicelib.services import ingest as pipeline
@@ -32,8 +33,8 @@ def test_a_queued_reading_validates_back_to_the_same_reading() -> None:
 
 def test_message_batches_respect_ten_entries_and_256_kib() -> None:
     small = ["x" * 10] * 25
-    assert [len(b) for b in pipeline.message_batches(small)] == [10, 10, 5]
+    assert [len(b) for b in message_batches(small)] == [10, 10, 5]
     big = ["y" * 100_000] * 5
-    batches = list(pipeline.message_batches(big))
+    batches = list(message_batches(big))
     assert [len(b) for b in batches] == [2, 2, 1]
-    assert all(sum(len(m) for m in b) <= pipeline.SQS_BATCH_BYTES for b in batches)
+    assert all(sum(len(m) for m in b) <= SQS_BATCH_BYTES for b in batches)

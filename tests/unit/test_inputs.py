@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.api.responses import RejectedReading
 from chalicelib.domain.errors import (
     MalformedRequestError,
     PayloadTooLargeError,
@@ -294,7 +295,7 @@ def test_a_partial_batch_keeps_valid_readings_and_lists_rejections_by_index() ->
     assert [r.index for r in batch.rejected] == [1, 3, 4]
     assert {r.code for r in batch.rejected} == {"ValidationError"}
     assert all(r.message for r in batch.rejected)
-    assert batch.rejected[0].to_json() == {
+    assert RejectedReading.of(batch.rejected[0]).model_dump() == {
         "index": 1,
         "Code": "ValidationError",
         "Message": batch.rejected[0].message,

@@ -9,14 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib import wiring
 from chalicelib.domain.errors import MalformedRequestError, NotFoundError, ValidationError
 from chalicelib.domain.inputs import parse_items
 from chalicelib.domain.models import Metric, Position
 from chalicelib.domain.units import TemperatureUnit
 from chalicelib.services import readings as services
 from tests.factories import MINUTE, T0, reading
-from tests.fakes import InMemoryReadingRepository
+from tests.fakes import InMemoryReadingRepository, in_memory_repositories
 
 AT = T0 + 15 * MINUTE
 
@@ -108,7 +107,7 @@ def test_both_window_boundaries() -> None:
     stats = average(repo)
     # Then the reading at `at` counts and the one at `at - minutes` does not
     assert (stats.count, stats.average, stats.min, stats.max) == (2, 21.0, 20.0, 22.0)
-    assert (stats.start_ms, stats.end_ms) == (start, AT)
+    assert (stats.window_start, stats.window_end) == (start, AT)
 
 
 def test_no_leakage_across_rooms_buildings_or_metrics() -> None:
@@ -135,7 +134,7 @@ def test_an_empty_window_has_count_zero_and_nulls() -> None:
     repo.put_readings([reading(AT - 16 * MINUTE), reading(AT + MINUTE)])
     stats = average(repo)
     assert (stats.count, stats.average, stats.min, stats.max) == (0, None, None, None)
-    assert stats.to_json()["average"] is None
+    assert stats.model_dump(mode="json")["average"] is None
 
 
 @pytest.mark.parametrize(
@@ -189,7 +188,7 @@ def test_a_retried_batch_is_not_counted_twice() -> None:
         AT,
         300_000,
     )
-    repos = wiring.in_memory_repositories(repo)
+    repos = in_memory_repositories(repo)
     first = services.record_readings(repos, "t1", batch, now_ms=AT)
     # When the sensor retries the very same batch
     second = services.record_readings(repos, "t1", batch, now_ms=AT)
@@ -215,7 +214,7 @@ def test_duplicates_inside_one_batch_count_once_and_the_first_value_wins() -> No
 def test_ingest_items_reports_rejections_and_stores_the_rest() -> None:
     repo = InMemoryReadingRepository()
     outcome = services.ingest_items(
-        wiring.in_memory_repositories(repo),
+        in_memory_repositories(repo),
         [{"building": "hq", "room": "r101", "temperature": 20}, {"building": "hq"}],
         tenant="t1",
         now_ms=AT,
@@ -223,7 +222,7 @@ def test_ingest_items_reports_rejections_and_stores_the_rest() -> None:
     )
     assert (outcome.accepted, outcome.duplicates) == (1, 0)
     assert [r.index for r in outcome.rejected] == [1]
-    assert outcome.to_json()["rejected"][0]["Code"] == "ValidationError"  # type: ignore[index]
+    assert outcome.rejected[0].code == "ValidationError"
 
 
 def test_latest_is_the_newest_reading_or_not_found() -> None:

@@ -24,6 +24,7 @@ from infra.cli.simulate import (
     occupancy_at,
     run,
 )
+from tests.fakes import in_memory_repositories
 
 HOUR_MS = 3_600_000
 # A Wednesday.
@@ -129,12 +130,12 @@ def test_a_refused_key_stops_the_run() -> None:
 
 @pytest.fixture
 def client() -> Iterator[Client]:
-    wiring.use_repositories(wiring.in_memory_repositories())
+    wiring.override(repositories=in_memory_repositories())
     try:
         with Client(app) as test_client:
             yield test_client
     finally:
-        wiring.use_repositories(None)
+        wiring.reset()
 
 
 def test_a_short_run_against_the_api_adds_up(client: Client) -> None:

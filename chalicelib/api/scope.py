@@ -1,0 +1,46 @@
+"""What every tenant route shares: the caller's tenant, its rooms and buildings, list pages."""
+
+from __future__ import annotations
+
+from chalicelib import wiring
+from chalicelib.api.http import identifier
+from chalicelib.domain.cursors import decode_cursor, encode_cursor
+from chalicelib.domain.errors import MalformedRequestError
+from chalicelib.domain.registry import Page, Principal
+from chalicelib.services import access, registry
+
+
+def owner(principal: Principal) -> str:
+    """The caller's tenant (403 for operator keys)."""
+    return access.tenant_of(principal)
+
+
+def scoped_room(principal: Principal, building: str, room: str) -> tuple[str, str]:
+    """Valid identifiers of a room of the caller's tenant (404 for anyone else's)."""
+    building, room = identifier(building, "building"), identifier(room, "room")
+    registry.check_room(
+        wiring.repositories().registry, owner(principal), building, room, wiring.known_rooms()
+    )
+    return building, room
+
+
+def scoped_building(principal: Principal, building: str) -> str:
+    """A building of the caller's tenant (404 for anyone else's)."""
+    building = identifier(building, "building")
+    registry.owned_building(wiring.repositories().registry, owner(principal), building)
+    return building
+
+
+def page_after(cursor: str | None, kind: str) -> str | None:
+    """The id after which a list page starts, from the previous page's `next_cursor`."""
+    if cursor is None:
+        return None
+    state = decode_cursor(cursor)
+    if state.get("k") != kind or not isinstance(state.get("a"), str):
+        raise MalformedRequestError("cursor: not a cursor of this list")
+    return str(state["a"])
+
+
+def next_cursor(page: Page, kind: str) -> str | None:
+    """The opaque cursor of the page after `page` (None on the last)."""
+    return None if page.next_after is None else encode_cursor({"k": kind, "a": page.next_after})
