@@ -20,7 +20,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
-# Reliability (docs/readme/reliability.md): the fault runs (HTTP, S3, SQS) at the issue's size,
+# Reliability (docs/reliability.md): the fault runs (HTTP, S3, SQS) at the issue's size,
 # longer fuzzing (properties and the API schema), CVEs.
 faults: $(STAMP)
 	ROOMTEMP_FAULT_CALL_RATE=0.02 ROOMTEMP_FAULT_READINGS=100000 ROOMTEMP_FAULT_QUEUE_READINGS=100000 $(BIN)/python -m pytest -q -s \
@@ -39,6 +39,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 types: $(STAMP)
 	$(BIN)/mypy
@@ -52,6 +53,7 @@ package: $(STAMP)
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) \
 		--merge-template build/merge-$(STAGE).json build/
 	$(BIN)/cfn-lint build/sam.json
+	$(BIN)/python -m infra.package build/deployment.zip
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

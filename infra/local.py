@@ -26,6 +26,7 @@ import textwrap
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -237,17 +238,42 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def running_endpoint(emulator_port: int) -> str | None:
+    """The endpoint to use if one is up: AWS_ENDPOINT_URL, LocalStack where localstack-client
+    finds it (LOCALSTACK_HOST, default localhost:4566), or whatever answers on the emulator port;
+    None when nothing does (then the embedded emulator is started)."""
+    from localstack_client.config import get_service_endpoint
+
+    configured = os.environ.get("AWS_ENDPOINT_URL")
+    if configured:
+        return configured
+    candidates = [str(get_service_endpoint("dynamodb")), f"http://{LOCALHOST}:{emulator_port}"]
+    for candidate in candidates:
+        url = urllib.parse.urlsplit(candidate)
+        if url.hostname and url.port and port_open(url.port, url.hostname):
+            return candidate.replace("localhost", LOCALHOST)
+    return None
+
+
+def is_localstack(endpoint: str) -> bool:
+    """Whether `endpoint` is LocalStack (it answers /_localstack/health)."""
+    try:
+        with urllib.request.urlopen(f"{endpoint}/_localstack/health", timeout=2) as answer:
+            return "services" in json.loads(answer.read())
+    except (OSError, ValueError):
+        return False
+
+
 @contextlib.contextmanager
 def local_stack(
     api_port: int, emulator_port: int, table_name: str = "roomtemp", *, quiet: bool = False
 ) -> Iterator[tuple[str, str, subprocess.Popen[bytes]]]:
     """Emulator (unless an endpoint is given or answering), table and API; all stopped after."""
     emulator: Emulator | None = None
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    if not endpoint:
+    endpoint = running_endpoint(emulator_port)
+    if endpoint is None:
         endpoint = f"http://{LOCALHOST}:{emulator_port}"
-        if not port_open(emulator_port):
-            emulator = Emulator(emulator_port).start()
+        emulator = Emulator(emulator_port).start()
     process = None
     poller: IngestPoller | None = None
     try:
@@ -475,7 +501,8 @@ def run(api_port: int, emulator_port: int, demo: bool = False) -> None:
     with local_stack(api_port, emulator_port) as (endpoint, api, process):
         keys = local_keys(endpoint, os.environ.get("ROOMTEMP_TABLE_NAME", "roomtemp"))
         print(f"\n  roomtemp API   {api}   (try {api}/health)")
-        print(f"  emulator       {endpoint}   (DynamoDB, S3, SQS; data kept in memory)")
+        backend = "LocalStack" if is_localstack(endpoint) else "DynamoDB, S3, SQS; data in memory"
+        print(f"  emulator       {endpoint}   ({backend})")
         print("  tenant         local")
         print(f"  admin key      {keys['admin']}   (admin, read, ingest)")
         print(f"  ingest key     {keys['ingest']}   (ingest only)")

@@ -3,13 +3,16 @@
     python -m infra.template infra  --stage dev  > build/infra-dev.json    # standalone stack
     python -m infra.template merge  --stage dev  > build/merge-dev.json    # for chalice package
     python -m infra.template policies                                      # .chalice/policy-*.json
+    python -m infra.template config                                  # .chalice/config.json
+    python -m infra.template docs                       # the numbers table of docs/operations.md
 
 `infra` is a complete template on its own (table, bucket, queues, DLQs, alarms, alarm topic): it is
 what the moto CloudFormation test deploys. `merge` is the same plus the parts that change or refer
 to Chalice's own resources (API stage throttling and name, function environment, SQS event sources);
 it is fed to `chalice package --merge-template`, whose deep merge overlays Chalice's template.
-The IAM policy files are generated from the same names, so the role, the template and the app's
-environment cannot disagree.
+The IAM policy files are generated from the same names, and every number (timeouts, memory,
+visibility, redrive, throttling) comes from infra/operations.py, so the role, the template, the
+Chalice config and the docs cannot disagree.
 """
 
 from __future__ import annotations
@@ -20,39 +23,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from infra import operations
 from infra.tables import table_definition
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = ("dev", "prod")
-API_GATEWAY_STAGE = "api"  # .chalice/config.json api_gateway_stage
+STAGES = tuple(operations.STAGES)
+API_GATEWAY_STAGE = operations.API_GATEWAY_STAGE
 INCOMING_PREFIX = "incoming/"
 REPORTS_PREFIX = "reports/"
-MAX_RECEIVE_COUNT = 5
-# Lambda timeouts of the queue consumers (seconds; .chalice/config.json lambda_functions) and the
-# queues' visibility timeouts: AWS asks for >= 6x the consumer's timeout.
-CONSUMER_TIMEOUT = {"ingest": 300, "reports": 300}
-# API Gateway stage throttling per stage: steady requests/s and burst.
-THROTTLING = {"dev": (50, 100), "prod": (500, 1000)}
+MAX_RECEIVE_COUNT = operations.MAX_RECEIVE_COUNT
+resource_names = operations.resource_names
+DOCS = ROOT / "docs" / "operations.md"
+DOCS_BEGIN = "<!-- operations:begin (python -m infra.template docs) -->\n"
+DOCS_END = "<!-- operations:end -->"
 
 # The queue each SQS-triggered Chalice function is wired to, by the queue name in its decorator.
 QUEUE_OF_DECORATOR = {"roomtemp-ingest": "IngestQueue", "roomtemp-reports": "ReportsQueue"}
 
 Json = dict[str, Any]
-
-
-def resource_names(stage: str) -> dict[str, str]:
-    """The physical names of a stage's resources (S3 names are global: change `bucket` if taken)."""
-    return {
-        "table": f"roomtemp-{stage}",
-        "bucket": f"roomtemp-data-{stage}",
-        "ingest_queue": f"roomtemp-ingest-{stage}",
-        "ingest_dlq": f"roomtemp-ingest-dlq-{stage}",
-        "reports_queue": f"roomtemp-reports-{stage}",
-        "reports_dlq": f"roomtemp-reports-dlq-{stage}",
-        "api": f"roomtemp-{stage}",
-        "alarm_topic": f"roomtemp-alarms-{stage}",
-        "functions": f"roomtemp-{stage}",  # the API function; the others add -<name>
-    }
 
 
 def _sub(text: str) -> Json:
@@ -224,18 +212,19 @@ def infra_template(stage: str) -> Json:
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}")
     names = resource_names(stage)
+    numbers = operations.STAGES[stage]
     resources: Json = {
         "Table": table_resource(stage),
         "IngestDeadLetterQueue": _queue("roomtemp-ingest-dlq-${Stage}", visibility=30, dlq=None),
         "IngestQueue": _queue(
             "roomtemp-ingest-${Stage}",
-            visibility=6 * CONSUMER_TIMEOUT["ingest"],
+            visibility=numbers.queue_visibility_s(numbers.ingest),
             dlq="IngestDeadLetterQueue",
         ),
         "ReportsDeadLetterQueue": _queue("roomtemp-reports-dlq-${Stage}", visibility=30, dlq=None),
         "ReportsQueue": _queue(
             "roomtemp-reports-${Stage}",
-            visibility=6 * CONSUMER_TIMEOUT["reports"],
+            visibility=numbers.queue_visibility_s(numbers.reports),
             dlq="ReportsDeadLetterQueue",
         ),
         **_bucket_resources(),
@@ -333,7 +322,8 @@ def sqs_sources(app: Any) -> list[tuple[str, str, str, str]]:
 def merge_template(stage: str, app: Any = None) -> Json:
     """`infra_template` plus the overlays of Chalice's own resources, for --merge-template."""
     template = infra_template(stage)
-    rate, burst = THROTTLING[stage]
+    numbers = operations.STAGES[stage]
+    rate, burst = numbers.throttle_rate, numbers.throttle_burst
     resources = template["Resources"]
     resources["RestAPI"] = {
         "Properties": {
@@ -470,6 +460,18 @@ def policy_document(stage: str) -> Json:
     }
 
 
+CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
+
+
+def with_numbers_table(page: str) -> str:
+    """docs/operations.md with its numbers table regenerated from infra/operations.py."""
+    head, begin, rest = page.partition(DOCS_BEGIN)
+    _, end, tail = rest.partition(DOCS_END)
+    if not begin or not end:
+        raise ValueError(f"{DOCS} lacks the {DOCS_BEGIN.strip()} ... {DOCS_END} markers")
+    return head + begin + operations.docs_table() + end + tail
+
+
 def policy_path(stage: str) -> Path:
     """Where .chalice/config.json expects the stage's policy file."""
     return ROOT / ".chalice" / f"policy-{stage}.json"
@@ -490,13 +492,19 @@ def load_app() -> Any:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m infra.template", description=__doc__)
-    parser.add_argument("what", choices=["infra", "merge", "policies"])
+    parser.add_argument("what", choices=["infra", "merge", "policies", "config", "docs"])
     parser.add_argument("--stage", choices=STAGES, default="dev")
     parser.add_argument("--output", type=Path, help="file to write (default: stdout)")
     args = parser.parse_args(argv)
     if args.what == "policies":
         for stage in STAGES:
             policy_path(stage).write_text(render(policy_document(stage)))
+        return
+    if args.what == "config":
+        CHALICE_CONFIG.write_text(render(operations.chalice_config()))
+        return
+    if args.what == "docs":
+        DOCS.write_text(with_numbers_table(DOCS.read_text()))
         return
     document = (
         infra_template(args.stage)

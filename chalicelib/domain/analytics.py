@@ -175,7 +175,9 @@ class Presentation:
 class Answer(BaseModel):
     """Base of the analytics answers: what the API returns, field for field."""
 
-    model_config = ConfigDict(frozen=True, validate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_by_name=True, serialize_by_alias=True
+    )
 
 
 class Bucket(Answer):

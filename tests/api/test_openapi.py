@@ -74,6 +74,23 @@ def test_every_route_has_a_rule_and_protected_routes_need_a_key(document: dict[s
             assert {"401", "403"} <= set(operation["responses"]), (path, method)
 
 
+def test_every_json_answer_has_a_schema(document: dict[str, Any]) -> None:
+    # Every success of every route documents its body (HTML pages and 204s have none)
+    missing = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, answer in operation["responses"].items():
+                content = answer.get("content", {})
+                if status == "204" or "text/html" in content or path == "/static/{name}":
+                    continue
+                if path == "/openapi.json":
+                    continue  # the document itself: an OpenAPI object
+                schema = content.get("application/json", {}).get("schema")
+                if not schema:
+                    missing.append(f"{method.upper()} {path} {status}")
+    assert missing == []
+
+
 def test_error_answers_use_the_error_body_schema(document: dict[str, Any]) -> None:
     error_ref = {"$ref": "#/components/schemas/ErrorBody"}
     for ops in document["paths"].values():
@@ -144,6 +161,10 @@ def test_answers_match_their_documented_models(client: Client) -> None:
         (room + "/average", responses.WindowAverage),
         (room + "/readings", responses.ReadingsPage),
         ("/keys", responses.KeysPage),
+        (room + "/series", responses.Series),
+        (room + "/stats?low=18&high=24", responses.RoomStats),
+        ("/buildings/hq/stats", responses.BuildingStats),
+        ("/buildings/hq/average", responses.BuildingAverage),
         ("/buildings/missing", responses.ErrorBody),
     ]
     responses.IngestResult.model_validate(json.loads(posted.body))

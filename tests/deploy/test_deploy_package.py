@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from infra.local import FAKE_CREDENTIALS, Emulator, free_port
+from infra.package import summarize
 from infra.tables import create_table
 from infra.template import infra_template, resource_names
 
@@ -75,6 +76,10 @@ def test_package_zip_fits_lambda_and_leaves_out_what_lambda_provides(package: Pa
     assert unzipped < LAMBDA_UNZIPPED_LIMIT
     assert {"app.py", "chalicelib", "chalice", "pydantic_core"} <= top_level
     assert not top_level & {"boto3", "botocore", "pip", "setuptools", "moto"}
+    # Only what runs in Lambda: no tests, fakes, CLI or tooling
+    assert summarize(package.zip_path).unexpected == []
+    assert not any(n.startswith(("chalicelib/cli/", "chalicelib/memory")) for n in names)
+    assert "tests" not in top_level and "infra" not in top_level
     assert any(n.startswith("pydantic_core/_pydantic_core") and n.endswith(".so") for n in names)
 
 
