@@ -99,7 +99,7 @@ def in_memory_app() -> Iterator[tuple[Any, str]]:
     """roomtemp's Chalice app over fresh in-memory repositories, and an ingest key for it."""
     from app import app
     from chalicelib import wiring
-    from chalicelib.domain.registry import Scope
+    from chalicelib.domain.access import Scope
     from infra.cli.keys import bootstrap_key
     from tests.fakes import in_memory_repositories
 

@@ -52,6 +52,7 @@ def _child(mode: str, endpoint: str, table: str, path: str) -> dict[str, float]:
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     os.environ["ROOMTEMP_TABLE_NAME"] = table
     from chalicelib import wiring
+    from chalicelib.domain import imports
     from chalicelib.domain.timeutil import now_ms
     from chalicelib.services import access
     from chalicelib.services import imports as files
@@ -69,7 +70,7 @@ def _child(mode: str, endpoint: str, table: str, path: str) -> dict[str, float]:
         repos, known = wiring.repositories(), wiring.known_rooms()
         access.ensure_tenant(repos.registry, "bench", now_ms())
         report = files.process_segment(
-            files.Segment(key=key, etag=etag),
+            imports.Segment(key=key, etag=etag),
             objects=objects,
             queue=InMemoryQueue(),
             store=Writer(repos, known=known),

@@ -182,7 +182,7 @@ def run(clients: int | None = None, seconds: float | None = None) -> dict[str, f
         env = aws_env(endpoint, TABLE)
         os.environ.update({"AWS_ENDPOINT_URL": endpoint, "ROOMTEMP_TABLE_NAME": TABLE})
         from chalicelib import wiring
-        from chalicelib.domain.registry import Scope
+        from chalicelib.domain.access import Scope
         from infra.cli.keys import bootstrap_key
 
         wiring.reset()

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from chalicelib.domain.access import ApiKey
 from chalicelib.domain.models import Position, Reading, WriteResult
-from chalicelib.domain.registry import ApiKey, Building, Page, Room, Sensor, Tenant
+from chalicelib.domain.registry import Building, Page, Room, Sensor, Tenant
 from chalicelib.domain.reports import Report
 from chalicelib.domain.rollups import Resolution, Rollup, RollupLedger
 

@@ -163,7 +163,7 @@ def issue_key(endpoint: str, table_name: str, tenant: str, scopes: list[str], na
     """A fresh key of `tenant` (created if missing) on `endpoint`, by the code POST /keys uses."""
     from chalicelib.aws.dynamo import DynamoTable
     from chalicelib.aws.registry import DynamoKeyRepository, DynamoRegistryRepository
-    from chalicelib.domain.registry import Scope
+    from chalicelib.domain.access import Scope
     from chalicelib.domain.timeutil import now_ms
     from chalicelib.services import access
 

@@ -31,6 +31,7 @@ STAGES = tuple(operations.STAGES)
 API_GATEWAY_STAGE = operations.API_GATEWAY_STAGE
 INCOMING_PREFIX = "incoming/"
 REPORTS_PREFIX = "reports/"
+IMPORTS_PREFIX = "imports/"
 MAX_RECEIVE_COUNT = operations.MAX_RECEIVE_COUNT
 resource_names = operations.resource_names
 DOCS = ROOT / "docs" / "operations.md"
@@ -411,7 +412,10 @@ def policy_document(stage: str) -> Json:
                 "Sid": "BucketObjects",
                 "Effect": "Allow",
                 "Action": ["s3:GetObject", "s3:PutObject"],
-                "Resource": [f"{bucket}/{INCOMING_PREFIX}*", f"{bucket}/{REPORTS_PREFIX}*"],
+                "Resource": [
+                    f"{bucket}/{prefix}*"
+                    for prefix in (INCOMING_PREFIX, IMPORTS_PREFIX, REPORTS_PREFIX)
+                ],
             },
             {
                 "Sid": "BucketListForMissingKeys",  # without it a missing key answers 403, not 404
@@ -419,7 +423,12 @@ def policy_document(stage: str) -> Json:
                 "Action": ["s3:ListBucket"],
                 "Resource": [bucket],
                 "Condition": {
-                    "StringLike": {"s3:prefix": [f"{INCOMING_PREFIX}*", f"{REPORTS_PREFIX}*"]}
+                    "StringLike": {
+                        "s3:prefix": [
+                            f"{prefix}*"
+                            for prefix in (INCOMING_PREFIX, IMPORTS_PREFIX, REPORTS_PREFIX)
+                        ]
+                    }
                 },
             },
             {

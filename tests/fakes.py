@@ -13,8 +13,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from chalicelib.domain.access import ApiKey
 from chalicelib.domain.models import Position, Reading, WriteResult
-from chalicelib.domain.registry import ApiKey, Building, Page, Room, Sensor, Tenant
+from chalicelib.domain.registry import Building, Page, Room, Sensor, Tenant
 from chalicelib.domain.reports import Report, ReportStatus
 from chalicelib.domain.rollups import (
     HOUR_MS,

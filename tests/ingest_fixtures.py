@@ -17,6 +17,7 @@ from moto import mock_aws
 
 from chalicelib import wiring
 from chalicelib.aws import keys
+from chalicelib.domain.imports import status_key
 from chalicelib.services import access
 from chalicelib.settings import get_settings
 from infra.tables import create_table
@@ -49,7 +50,7 @@ class Aws:
             messages += batch
 
     def report(self, key: str) -> dict[str, Any]:
-        body = self.s3.get_object(Bucket=self.bucket, Key=f"reports/{key}.json")["Body"]
+        body = self.s3.get_object(Bucket=self.bucket, Key=status_key(key))["Body"]
         return dict(json.loads(body.read()))
 
     def count(self) -> int:

@@ -11,7 +11,7 @@ from chalicelib.api.queries import PageQuery
 from chalicelib.api.responses import KeyCreated, KeyOut, KeysPage, TenantOut, TenantsPage
 from chalicelib.api.routing import Reply, route
 from chalicelib.api.scope import next_cursor, owner, page_after
-from chalicelib.domain.registry import Principal, Scope
+from chalicelib.domain.access import Principal, Scope
 from chalicelib.domain.timeutil import now_ms, parse_iso
 from chalicelib.services import access
 

@@ -11,8 +11,8 @@ from chalicelib.api.http import parse_query
 from chalicelib.api.queries import BuildingAverageQuery, PeriodQuery, SeriesQuery, StatsQuery
 from chalicelib.api.routing import route
 from chalicelib.api.scope import scoped_building, scoped_room
+from chalicelib.domain.access import Principal, Scope
 from chalicelib.domain.analytics import BuildingAverage, BuildingStats, RoomStats, Series
-from chalicelib.domain.registry import Principal, Scope
 from chalicelib.domain.timeutil import now_ms
 from chalicelib.services import analytics
 

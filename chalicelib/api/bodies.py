@@ -6,10 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.domain.access import Scope
 from chalicelib.domain.analytics import Band
 from chalicelib.domain.inputs import MAX_BATCH, Identifier, ReadingIn
 from chalicelib.domain.models import Metric
-from chalicelib.domain.registry import Scope
 from chalicelib.domain.units import TemperatureUnit
 
 

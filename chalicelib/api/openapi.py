@@ -17,8 +17,8 @@ from pydantic import BaseModel, TypeAdapter
 from chalicelib.api.responses import ErrorBody
 from chalicelib.api.routedoc import RouteDoc, doc_of
 from chalicelib.api.routing import ROUTE_DOCS, ROUTE_RULES
+from chalicelib.domain.access import Scope, effective_scopes
 from chalicelib.domain.inputs import IDENTIFIER_PATTERN
-from chalicelib.domain.registry import Scope, effective_scopes
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "0.1.0"

@@ -22,11 +22,11 @@ from chalicelib.api.responses import (
 )
 from chalicelib.api.routing import Reply, route
 from chalicelib.api.scope import owner, scoped_room
+from chalicelib.domain.access import Principal, Scope
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.errors import MalformedRequestError
 from chalicelib.domain.inputs import ReadingIn, parse_readings
 from chalicelib.domain.models import Position
-from chalicelib.domain.registry import Principal, Scope
 from chalicelib.domain.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, now_ms
 from chalicelib.services import ingest, readings, registry
 from chalicelib.settings import get_settings

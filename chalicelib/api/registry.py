@@ -20,8 +20,8 @@ from chalicelib.api.responses import (
 )
 from chalicelib.api.routing import Reply, route
 from chalicelib.api.scope import next_cursor, owner, page_after
+from chalicelib.domain.access import Principal, Scope
 from chalicelib.domain.models import Metric
-from chalicelib.domain.registry import Principal, Scope
 from chalicelib.domain.timeutil import now_ms
 from chalicelib.services import readings, registry
 

@@ -13,9 +13,9 @@ from chalicelib.api.http import identifier, json_body
 from chalicelib.api.responses import ReportAccepted, ReportOut
 from chalicelib.api.routing import Reply, route
 from chalicelib.api.scope import owner
+from chalicelib.domain.access import Principal, Scope
 from chalicelib.domain.errors import MalformedRequestError, ValidationError
 from chalicelib.domain.inputs import describe_errors
-from chalicelib.domain.registry import Principal, Scope
 from chalicelib.domain.reports import ReportSpec
 from chalicelib.domain.timeutil import now_ms, parse_iso
 from chalicelib.services import registry, reports

@@ -12,10 +12,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.domain.access import ApiKey
 from chalicelib.domain.analytics import BuildingAverage, BuildingStats, RoomStats, Series
 from chalicelib.domain.inputs import Rejection
 from chalicelib.domain.models import Reading, WindowStats
-from chalicelib.domain.registry import ApiKey, Building, Room, Sensor, Tenant
+from chalicelib.domain.registry import Building, Room, Sensor, Tenant
 from chalicelib.domain.reports import ReportResult
 from chalicelib.domain.timeutil import Timestamp
 from chalicelib.domain.units import TemperatureUnit, from_celsius

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from chalicelib.domain.registry import Scope
+from chalicelib.domain.access import Scope
 
 # A response is a pydantic model class (JSON body), a description (no body), a (model,
 # description) pair, or a raw OpenAPI response object (a dict), e.g. for text/html.

@@ -20,8 +20,8 @@ from pydantic import BaseModel
 from chalicelib import observability, wiring
 from chalicelib.api.errors import domain_error_response
 from chalicelib.api.routedoc import ResponseSpec, RouteDoc, doc_of
+from chalicelib.domain.access import Principal, Scope
 from chalicelib.domain.errors import DomainError, UnauthenticatedError
-from chalicelib.domain.registry import Principal, Scope
 from chalicelib.domain.timeutil import now_ms
 from chalicelib.services import access
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from chalicelib import wiring
 from chalicelib.api.http import identifier
+from chalicelib.domain.access import Principal
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.errors import MalformedRequestError
-from chalicelib.domain.registry import Page, Principal
+from chalicelib.domain.registry import Page
 from chalicelib.services import access, registry
 
 

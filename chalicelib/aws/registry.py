@@ -13,7 +13,8 @@ from pydantic import BaseModel
 
 from chalicelib.aws import keys
 from chalicelib.aws.dynamo import DynamoTable
-from chalicelib.domain.registry import ApiKey, Building, Page, Room, Sensor, Tenant
+from chalicelib.domain.access import ApiKey
+from chalicelib.domain.registry import Building, Page, Room, Sensor, Tenant
 
 M = TypeVar("M", bound=BaseModel)
 

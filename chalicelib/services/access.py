@@ -9,6 +9,7 @@ import secrets
 import time
 from collections.abc import Iterable
 
+from chalicelib.domain.access import ApiKey, Principal, Scope, effective_scopes
 from chalicelib.domain.errors import (
     ConflictError,
     ForbiddenError,
@@ -17,7 +18,7 @@ from chalicelib.domain.errors import (
     ValidationError,
 )
 from chalicelib.domain.inputs import check_identifier
-from chalicelib.domain.registry import ApiKey, Page, Principal, Scope, Tenant, effective_scopes
+from chalicelib.domain.registry import Page, Tenant
 from chalicelib.ports import KeyRepository, RegistryRepository
 
 TOKEN_PREFIX = "rt"

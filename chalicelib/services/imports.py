@@ -9,25 +9,19 @@ continuations are recognised by the report (same ETag, segment already done) and
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any, Protocol
 
 from chalicelib import observability
 from chalicelib.domain import formats
 from chalicelib.domain.errors import ValidationError
-from chalicelib.domain.inputs import check_identifier
+from chalicelib.domain.imports import ImportStatus, Segment, status_key, tenant_of
 from chalicelib.domain.rollups import RollupLedger
 from chalicelib.domain.timeutil import format_ms, now_ms
 from chalicelib.ports import MessageQueue, ObjectGoneError, ObjectStore
 from chalicelib.services.readings import IngestOutcome
-
-INCOMING = "incoming/"
-REPORTS = "reports/"
-MAX_REPORTED_REJECTIONS = 1000
-SEGMENT_MESSAGE = "file-segment"
 
 # Touched minutes (or kept readings) after which a file's rollups are refreshed before reading
 # on: bounds the ledger's memory and the refresh a segment's end must fit into its time reserve.
@@ -43,84 +37,6 @@ class Store(Protocol):
     ) -> IngestOutcome: ...
 
     def refresh(self, ledger: RollupLedger) -> None: ...
-
-
-def report_key(key: str) -> str:
-    """Where the report of `key` is written: reports/<original key>.json."""
-    return f"{REPORTS}{key}.json"
-
-
-def tenant_of(key: str) -> str:
-    """The tenant a key belongs to: incoming/<tenant>/<any path>; ValidationError otherwise."""
-    parts = key.split("/")
-    if len(parts) < 3 or parts[0] + "/" != INCOMING or not parts[-1]:
-        raise ValidationError("key: must be incoming/<tenant>/<file>")
-    return check_identifier(parts[1], "tenant (the key's second segment)")
-
-
-@dataclass(slots=True)
-class Segment:
-    """Where to (re)start reading a file: what a continuation message carries."""
-
-    key: str
-    etag: str
-    number: int = 0
-    offset: int = 0  # bytes of the file already read (uncompressed bytes for .gz)
-    line: int = 1  # number of the next line
-    header: list[str] | None = None
-
-    def to_message(self) -> str:
-        """The continuation message body."""
-        return json.dumps({"kind": SEGMENT_MESSAGE, **asdict(self)})
-
-    @classmethod
-    def from_message(cls, body: dict[str, Any]) -> Segment:
-        """Parse a continuation message body; KeyError/TypeError if it is not one."""
-        return cls(
-            key=str(body["key"]),
-            etag=str(body["etag"]),
-            number=int(body["number"]),
-            offset=int(body["offset"]),
-            line=int(body["line"]),
-            header=None if body.get("header") is None else [str(c) for c in body["header"]],
-        )
-
-
-@dataclass(slots=True)
-class Report:
-    """What happened to one file; stored as reports/<key>.json after every segment."""
-
-    key: str
-    etag: str
-    tenant: str | None = None
-    status: str = "in_progress"  # in_progress | done | failed
-    rows_read: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    rejected_rows: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
-    segments: int = 0
-    next: dict[str, Any] | None = None
-    next_queued: bool = False  # the continuation of `next` was sent (a duplicate must not resend)
-    started_at: str = ""
-    updated_at: str = ""
-
-    def reject(self, line: int, reason: str) -> None:
-        """Count a rejected row; keep the first 1000 with line number and reason."""
-        self.rejected += 1
-        if len(self.rejected_rows) < MAX_REPORTED_REJECTIONS:
-            self.rejected_rows.append({"line": line, "reason": reason})
-
-    def to_json(self) -> dict[str, Any]:
-        """As stored in the bucket."""
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Report:
-        """A stored report."""
-        names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 class Budget:
@@ -168,14 +84,18 @@ def process_segment(
     store: Store,
     budget: Budget,
     chunk_rows: int = 1000,
-) -> Report:
+) -> ImportStatus:
     """Ingest a file from `segment` on until it ends or the budget runs out; write its report."""
     key = segment.key
-    previous = objects.get_json(report_key(key))
+    previous = objects.get_json(status_key(key))
     report = _resume(previous, segment)
     if report is None:  # a redelivery of work already done
         _resend_lost_continuation(previous, segment, queue, objects)
-        return Report.from_json(previous) if isinstance(previous, dict) else Report(key, "")
+        return (
+            ImportStatus.from_json(previous)
+            if isinstance(previous, dict)
+            else ImportStatus(key, "")
+        )
     stamp = format_ms(now_ms())
     report.started_at = report.started_at or stamp
     report.segments += 1
@@ -202,7 +122,7 @@ def process_segment(
     report.next_queued = False
     if not finished:
         report.next = asdict(segment)
-    objects.put_json(report_key(key), report.to_json())
+    objects.put_json(status_key(key), report.to_json())
     if not finished:
         queue.send([segment.to_message()])
         _mark_queued(objects, report)
@@ -219,14 +139,14 @@ def process_segment(
     return report
 
 
-def _resume(previous: Any, segment: Segment) -> Report | None:
+def _resume(previous: Any, segment: Segment) -> ImportStatus | None:
     """The report to continue, a fresh one, or None when this segment was done already."""
     if not isinstance(previous, dict) or previous.get("etag") != segment.etag:
         if segment.number:
             # A continuation of an older version of the file: that version is gone.
             return None
-        return Report(segment.key, segment.etag)
-    report = Report.from_json(previous)
+        return ImportStatus(segment.key, segment.etag)
+    report = ImportStatus.from_json(previous)
     if report.status != "in_progress" or report.next is None:
         return None
     if int(report.next.get("number", -1)) != segment.number:
@@ -234,12 +154,12 @@ def _resume(previous: Any, segment: Segment) -> Report | None:
     return report
 
 
-def _mark_queued(objects: ObjectStore, report: Report) -> None:
+def _mark_queued(objects: ObjectStore, report: ImportStatus) -> None:
     # Recorded after the send, so that duplicates of this segment's message (SQS delivers at least
     # once, and a send that timed out may have been stored) do not queue the next one again: each
     # such resend would be duplicated in turn, doubling the copies with every segment.
     report.next_queued = True
-    objects.put_json(report_key(report.key), report.to_json())
+    objects.put_json(status_key(report.key), report.to_json())
 
 
 def _resend_lost_continuation(
@@ -256,12 +176,12 @@ def _resend_lost_continuation(
         and not previous.get("next_queued")
     ):
         queue.send([Segment.from_message(following).to_message()])
-        _mark_queued(objects, Report.from_json(previous))
+        _mark_queued(objects, ImportStatus.from_json(previous))
 
 
 def _read(
     segment: Segment,
-    report: Report,
+    report: ImportStatus,
     kind: formats.FileKind,
     objects: ObjectStore,
     store: Store,

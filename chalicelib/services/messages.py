@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from chalicelib import observability
+from chalicelib.domain import imports
 from chalicelib.domain.errors import DomainError, StorageUnavailableError
 from chalicelib.ports import MessageQueue, ObjectGoneError, ObjectStore
 from chalicelib.services import imports as files
@@ -70,16 +71,16 @@ class Consumer:
             for segment in s3_segments(data, self.objects):
                 self._file(segment)
             return
-        if data.get("kind") == files.SEGMENT_MESSAGE:
+        if data.get("kind") == imports.SEGMENT_MESSAGE:
             try:
-                segment = files.Segment.from_message(data)
+                segment = imports.Segment.from_message(data)
             except (KeyError, TypeError, ValueError):
                 raise MalformedMessageError("a file-segment message lacks fields") from None
             self._file(segment)
             return
         self._readings(data)
 
-    def _file(self, segment: files.Segment) -> None:
+    def _file(self, segment: imports.Segment) -> None:
         files.process_segment(
             segment,
             objects=self.objects,
@@ -117,7 +118,7 @@ class Consumer:
         )
 
 
-def s3_segments(data: dict[str, Any], objects: ObjectStore) -> list[files.Segment]:
+def s3_segments(data: dict[str, Any], objects: ObjectStore) -> list[imports.Segment]:
     """The first segment of each object an S3 event notification announces."""
     segments = []
     records = data.get("Records")
@@ -139,5 +140,5 @@ def s3_segments(data: dict[str, Any], objects: ObjectStore) -> list[files.Segmen
                 etag = objects.etag(key)
             except ObjectGoneError:
                 continue  # deleted since: nothing to ingest
-        segments.append(files.Segment(key=key, etag=str(etag).strip('"')))
+        segments.append(imports.Segment(key=key, etag=str(etag).strip('"')))
     return segments

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from chalicelib.api.responses import KeyCreated, KeyOut, TenantOut
-from chalicelib.domain.registry import Scope
+from chalicelib.domain.access import Scope
 from chalicelib.domain.timeutil import now_ms
 from chalicelib.services import access
 from chalicelib.wiring import repositories

@@ -15,7 +15,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import IO, Any
 
-from chalicelib.domain import formats
+from chalicelib.domain import formats, imports
 from chalicelib.domain.models import MAX_PAGE, Position
 from chalicelib.domain.timeutil import parse_iso
 from chalicelib.services import imports as files
@@ -55,7 +55,7 @@ def run_import(args: argparse.Namespace) -> int:
     """Upload the file under incoming/<tenant>/ (the queue does the rest), or ingest it here."""
     path = Path(args.file)
     formats.file_kind(path.name)  # fail early on a name the ingester would refuse
-    key = args.key or f"{files.INCOMING}{args.tenant}/{path.name}"
+    key = args.key or f"{imports.INCOMING}{args.tenant}/{path.name}"
     size = path.stat().st_size
     if args.via == "bucket":
         from chalicelib import wiring
@@ -63,7 +63,10 @@ def run_import(args: argparse.Namespace) -> int:
         store = wiring.object_store()
         with _progress(total=size, unit="B", unit_scale=True, desc="upload") as bar:
             store.upload(str(path), key, progress=bar.update)  # type: ignore[attr-defined]
-        print(f"uploaded {path} to {key}; the report will be reports/{key}.json", file=sys.stderr)
+        print(
+            f"uploaded {path} to {key}; its status will be {imports.status_key(key)}",
+            file=sys.stderr,
+        )
         return 0
     report = import_direct(path, key)
     print(json.dumps(report.to_json() | {"rejected_rows": report.rejected_rows[:20]}, indent=1))
@@ -100,13 +103,13 @@ class _LocalFile:
         self.reports[key] = value
 
 
-def import_direct(path: Path, key: str) -> files.Report:
+def import_direct(path: Path, key: str) -> imports.ImportStatus:
     """Ingest a local file into the table through the same file code and pipeline."""
     from chalicelib import wiring
 
     with _progress(total=path.stat().st_size, unit="B", unit_scale=True, desc="import") as bar:
         return files.process_segment(
-            files.Segment(key=key, etag="local"),
+            imports.Segment(key=key, etag="local"),
             objects=_LocalFile(path, key, bar),
             queue=_NoContinuations(),
             store=wiring.writer(),

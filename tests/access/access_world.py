@@ -14,8 +14,8 @@ from typing import Any
 from chalice.test import Client
 
 from chalicelib import wiring
+from chalicelib.domain.access import Scope
 from chalicelib.domain.inputs import parse_readings
-from chalicelib.domain.registry import Scope
 from chalicelib.domain.reports import ReportSpec
 from chalicelib.domain.timeutil import now_ms
 from chalicelib.services import access, registry, reports

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from chalicelib import wiring
-from chalicelib.domain.registry import Scope
+from chalicelib.domain.access import Scope
 from infra.cli.keys import bootstrap_key
 from infra.local import ROOT, Emulator, aws_env, bootstrap, free_port, start_api, stop_process
 

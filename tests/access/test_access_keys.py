@@ -9,7 +9,7 @@ from access_world import BUILDING_A, TENANT_A, TENANT_B, Api
 
 from chalicelib import wiring
 from chalicelib.domain import timeutil
-from chalicelib.domain.registry import Scope
+from chalicelib.domain.access import Scope
 from chalicelib.domain.timeutil import format_ms, now_ms
 from chalicelib.services import access
 

@@ -14,7 +14,7 @@ from access_world import BUILDING_A, ROOM_A, SENSOR_A, TENANT_A, Api
 
 from app import app
 from chalicelib.api.routing import ROUTE_RULES
-from chalicelib.domain.registry import Scope, effective_scopes
+from chalicelib.domain.access import Scope, effective_scopes
 
 ROUTES = sorted((path, method) for path, methods in app.routes.items() for method in methods)
 

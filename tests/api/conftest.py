@@ -12,7 +12,7 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import wiring
-from chalicelib.domain.registry import Scope
+from chalicelib.domain.access import Scope
 from chalicelib.services import registry
 from chalicelib.settings import get_settings
 from infra.cli.keys import bootstrap_key

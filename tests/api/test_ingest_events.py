@@ -10,7 +10,7 @@ import pytest
 from chalice.test import Client
 
 from app import app
-from chalicelib.domain.registry import Scope
+from chalicelib.domain.access import Scope
 from infra.cli.keys import bootstrap_key
 
 if TYPE_CHECKING:

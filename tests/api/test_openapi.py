@@ -16,7 +16,7 @@ from chalicelib import wiring
 from chalicelib.api import responses
 from chalicelib.api.openapi import app_routes, base_path, build_document
 from chalicelib.api.routing import ROUTE_DOCS, ROUTE_RULES
-from chalicelib.domain.registry import Scope
+from chalicelib.domain.access import Scope
 from infra.cli.keys import bootstrap_key
 from tests.fakes import in_memory_repositories
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from chalicelib import wiring
-from chalicelib.domain.registry import Scope
+from chalicelib.domain.access import Scope
 from chalicelib.domain.timeutil import format_ms, now_ms
 from infra.cli.keys import bootstrap_key
 from infra.cli.simulate import Simulator, http_transport, make_rooms

@@ -101,7 +101,7 @@ def api(table: str) -> Iterator[Api]:
     from chalice.test import Client
 
     from app import app
-    from chalicelib.domain.registry import Scope
+    from chalicelib.domain.access import Scope
     from infra.cli.keys import bootstrap_key
 
     keys = {
@@ -131,7 +131,7 @@ def live_stack() -> Iterator[LiveStack]:
     Its own process: `mock_aws` in other tests of this worker resets in-process moto backends.
     """
     from chalicelib import wiring
-    from chalicelib.domain.registry import Scope
+    from chalicelib.domain.access import Scope
     from infra.cli.keys import bootstrap_key
     from infra.local import (
         LOCALHOST,

@@ -57,7 +57,7 @@ class Stack:
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     from chalicelib import wiring
-    from chalicelib.domain.registry import Scope
+    from chalicelib.domain.access import Scope
     from infra.cli.keys import bootstrap_key
 
     emulator = Emulator(free_port()).start()

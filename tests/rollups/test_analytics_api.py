@@ -13,7 +13,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import wiring
-from chalicelib.domain.registry import Scope
+from chalicelib.domain.access import Scope
 from chalicelib.services import registry
 from infra.cli.keys import bootstrap_key
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.domain import imports
 from chalicelib.domain.errors import StorageUnavailableError
 from chalicelib.services import access
 from chalicelib.services import imports as files
@@ -58,7 +59,7 @@ class Harness:
         return failed
 
     def report(self, key: str) -> dict[str, Any]:
-        report = self.objects.get_json(files.report_key(key))
+        report = self.objects.get_json(imports.status_key(key))
         assert report is not None
         return dict(report)
 

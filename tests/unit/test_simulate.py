@@ -12,8 +12,8 @@ from chalice.test import Client
 
 from app import app
 from chalicelib import wiring
+from chalicelib.domain.access import Scope
 from chalicelib.domain.inputs import parse_one
-from chalicelib.domain.registry import Scope
 from infra.cli.__main__ import build_parser
 from infra.cli.keys import bootstrap_key
 from infra.cli.simulate import (

@@ -1,0 +1,58 @@
+"""Access models: what a key may do (scopes), the key as stored, the caller it stands for."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Scope(StrEnum):
+    """What an API key may do."""
+
+    INGEST = "ingest"  # POST readings only
+    READ = "read"  # every GET of the tenant's data
+    ADMIN = "admin"  # registry and key management within the tenant (implies read)
+    OPERATOR = "operator"  # platform-wide: tenants; no tenant's data
+
+
+IMPLIED_SCOPES: dict[Scope, frozenset[Scope]] = {
+    Scope.ADMIN: frozenset({Scope.ADMIN, Scope.READ}),
+}
+
+
+def effective_scopes(scopes: frozenset[Scope]) -> frozenset[Scope]:
+    """The scopes a key holds, with the ones its scopes imply."""
+    result = set(scopes)
+    for scope in scopes:
+        result |= IMPLIED_SCOPES.get(scope, frozenset())
+    return frozenset(result)
+
+
+class ApiKey(BaseModel):
+    """An API key as stored: never the secret, only its hash."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_id: str
+    tenant: str | None  # None: an operator key, tied to no tenant
+    scopes: frozenset[Scope]
+    name: str
+    secret_hash: str
+    created_ms: int
+    expires_ms: int | None = None
+    revoked_ms: int | None = None
+
+
+class Principal(BaseModel):
+    """Who is calling: the key's id, its tenant and its effective scopes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_id: str
+    tenant: str | None
+    scopes: frozenset[Scope]
+
+    def can(self, scope: Scope) -> bool:
+        """Whether the key holds `scope`."""
+        return scope in self.scopes
