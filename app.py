@@ -1,12 +1,14 @@
 """roomtemp's Chalice app: creates the app, registers the Blueprints and the event handlers.
 
-Nothing else happens at import: no AWS client, no environment read.
+Nothing else happens at import: no AWS client, and no environment read but the table stream's
+ARN, which only the deployment knows (infra/deploy.py sets it; a placeholder otherwise).
 """
 
+import os
 from typing import Any
 
 from chalice import Chalice
-from chalice.app import SQSEvent
+from chalice.app import DynamoDBEvent, SQSEvent
 
 from chalicelib.api import events
 from chalicelib.api.access import access_api
@@ -45,3 +47,19 @@ def ingest(event: SQSEvent) -> dict[str, Any]:
 def compute_report(event: SQSEvent) -> dict[str, Any]:
     """Compute queued reports (own Lambda)."""
     return events.report_jobs(event)
+
+
+# The table's stream (NEW_IMAGE). Batch size, batching window, retries, bisection and the failure
+# destination are set per stage on the event source mapping (infra/operations.py).
+TABLE_STREAM_ARN = os.environ.get(
+    "ROOMTEMP_TABLE_STREAM_ARN",
+    "arn:aws:dynamodb:us-east-1:000000000000:table/roomtemp/stream/2026-01-01T00:00:00.000",
+)
+
+
+@app.on_dynamodb_record(
+    stream_arn=TABLE_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON", name="rollups"
+)
+def rollups(event: DynamoDBEvent) -> dict[str, Any]:
+    """New readings from any ingest path, folded into their rooms' rollups (own Lambda)."""
+    return events.table_stream(event)

@@ -10,25 +10,19 @@ from chalicelib.domain.access import ApiKey
 from chalicelib.domain.models import Position, Reading, WriteResult
 from chalicelib.domain.registry import Building, Page, Room, Sensor, Tenant
 from chalicelib.domain.reports import Report
-from chalicelib.domain.rollups import Resolution, Rollup, RollupLedger
+from chalicelib.domain.rollups import Resolution, Rollup
 
 
 class ReadingRepository(Protocol):
     """Stores readings once each and reads them back by room and time."""
 
-    def put_readings(
-        self, readings: Sequence[Reading], *, deferred: RollupLedger | None = None
-    ) -> WriteResult:
+    def put_readings(self, readings: Sequence[Reading]) -> WriteResult:
         """Store readings whose (building, room, sensor, ts) is new; count the rest as duplicates.
 
-        The first value stored wins; a duplicate is counted, never written again. The rollups of
-        the minutes they touch are brought up to date before it returns, unless `deferred` is
-        given: then those minutes are noted in it, for `refresh_rollups`.
+        The first value stored wins under any interleaving of writers; a duplicate is counted,
+        never written again. Only readings are written: their rollups follow from the table's
+        stream (RollupRepository.refresh).
         """
-        ...
-
-    def refresh_rollups(self, ledger: RollupLedger) -> None:
-        """Bring the rollups of the ledger's minutes (and their hours) up to date; clear it."""
         ...
 
     def window(self, building: str, room: str, after_ms: int, until_ms: int) -> list[Reading]:
@@ -101,7 +95,7 @@ class KeyRepository(Protocol):
 
 
 class RollupRepository(Protocol):
-    """Per-room minute and hour rollups (kept current by every put_readings), plus raw reads."""
+    """Per-room minute and hour rollups, kept by the stream consumer (`refresh`), plus raw reads."""
 
     def rollups(
         self, building: str, room: str, resolution: Resolution, from_ms: int, to_ms: int
@@ -114,7 +108,18 @@ class RollupRepository(Protocol):
         ...
 
     def rooms_of(self, building: str) -> list[str]:
-        """The building's rooms, sorted (for now: the rooms that have readings)."""
+        """The building's rooms, sorted."""
+        ...
+
+    def refresh(self, readings: Sequence[Reading], *, as_of_ms: int) -> int:
+        """Recompute the rollups of every minute and hour the readings fall in, from what is
+        stored; note that the rooms' rollups hold every reading written until `as_of_ms`.
+        Idempotent. The number of rollup items written."""
+        ...
+
+    def freshness(self, building: str, room: str) -> int | None:
+        """Until when (epoch ms of a write) the room's rollups hold every reading written;
+        None before its first refresh."""
         ...
 
 

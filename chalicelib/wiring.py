@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from chalicelib.aws.dynamo import DynamoTable
 from chalicelib.aws.retry import RetryPolicy, budget
+from chalicelib.domain.models import TableChange
 from chalicelib.ports import MessageQueue, ObjectStore, ReportRepository, Repositories
 from chalicelib.services.access import KeyCache
 from chalicelib.services.imports import Budget
@@ -176,6 +177,13 @@ def reports_queue() -> MessageQueue:
         name=settings.reports_queue_name,
         what="the reports queue",
     )
+
+
+def table_changes(records: list[dict[str, Any]]) -> list[TableChange]:
+    """The table's stream records (as Lambda passes them) as domain changes."""
+    from chalicelib.aws.streams import table_changes as decode
+
+    return decode(records)
 
 
 # -- caches and composed use cases -------------------------------------------------------------

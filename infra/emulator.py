@@ -227,8 +227,11 @@ def _bounds(values: list[str], comparison: str | None, test: list[Any]) -> tuple
 
 
 def main(argv: list[str]) -> None:
-    """moto's server, patched."""
+    """moto's server, patched, and taught DynamoDB's rules it lacks (infra/dynamodb_rules.py)."""
+    from infra.dynamodb_rules import apply
+
     patch_moto()
+    apply()
     from moto.server import main as moto_main
 
     moto_main(argv)

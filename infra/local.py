@@ -33,6 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra import operations
+from infra.streams import StreamPoller, StreamReader, send_failures, streams_client
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCALHOST = "127.0.0.1"
 FAKE_CREDENTIALS = {
@@ -83,9 +86,11 @@ class Emulator:
 
         from moto.server import ThreadedMotoServer
 
+        from infra.dynamodb_rules import apply
         from infra.emulator import patch_moto
 
-        self.unpatch = patch_moto()
+        undo_speed, undo_rules = patch_moto(), apply()
+        self.unpatch = lambda: (undo_speed(), undo_rules())
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.server = ThreadedMotoServer(ip_address=LOCALHOST, port=self.port, verbose=False)
         self.server.start()
@@ -276,14 +281,19 @@ def local_stack(
         emulator = Emulator(emulator_port).start()
     process = None
     poller: IngestPoller | None = None
+    stream: StreamPoller | None = None
     try:
         env = aws_env(endpoint, table_name)
         os.environ.update({k: env[k] for k in FAKE_CREDENTIALS if k not in os.environ})
         bootstrap(endpoint, table_name)
         process = start_api(api_port, env, quiet=quiet)
-        poller = start_ingest_poller(env)  # issue 4: S3/SQS handlers, as Lambda would run them
+        # The handlers `chalice local` never fires, run here as Lambda would run them.
+        poller = start_ingest_poller(env)
+        stream = start_stream_poller(env)
         yield endpoint, f"http://{LOCALHOST}:{api_port}", process
     finally:
+        if stream is not None:
+            stream.stop()
         if poller is not None:
             poller.stop()
         if process is not None:
@@ -310,6 +320,7 @@ def local_keys(endpoint: str, table_name: str, tenant: str = "local") -> dict[st
 
 LOCAL_BUCKET = "roomtemp-data"
 LOCAL_INGEST_QUEUE = "roomtemp-ingest"
+LOCAL_STREAM_FAILURES = "roomtemp-stream-failures"
 MAX_RECEIVES = 5
 VISIBILITY_TIMEOUT_S = 360  # above the handler's local time budget (LOCAL_RUNTIME_MS)
 LOCAL_RUNTIME_MS = 300_000
@@ -467,6 +478,29 @@ def start_ingest_poller(env: dict[str, str]) -> IngestPoller:
     sqs = wiring.aws_client("sqs")
     url = sqs.get_queue_url(QueueName=env["ROOMTEMP_INGEST_QUEUE_NAME"])["QueueUrl"]
     return IngestPoller(url).start()
+
+
+def start_stream_poller(env: dict[str, str]) -> StreamPoller:
+    """The table stream's consumer (the app's "rollups" handler), fed by a poller thread with
+    the local stage's batching window; batches that keep failing go to the stream's failure
+    queue, as the event source mapping's on-failure destination does in AWS."""
+    from chalicelib import wiring
+
+    os.environ.update({k: env[k] for k in ("AWS_ENDPOINT_URL", "ROOMTEMP_TABLE_NAME") if k in env})
+    wiring.reset()
+    sqs = wiring.aws_client("sqs")
+    failures = sqs.create_queue(QueueName=LOCAL_STREAM_FAILURES)["QueueUrl"]
+    reader = StreamReader(
+        wiring.aws_client("dynamodb"), streams_client(), env["ROOMTEMP_TABLE_NAME"]
+    )
+    local = operations.LOCAL_STREAM
+    return StreamPoller(
+        reader,
+        batch_size=local.batch_size,
+        window_s=local.window_s,
+        max_attempts=local.retry_attempts + 1,
+        failures=send_failures(sqs, failures),
+    ).start()
 
 
 def start_demo(api: str, ingest_key: str, stop: threading.Event) -> threading.Thread:

@@ -33,6 +33,16 @@ class Function:
 
 
 @dataclass(frozen=True)
+class Stream:
+    """How the table's stream reaches its consumer (the event source mapping)."""
+
+    batch_size: int  # records per invocation, at most
+    window_s: int  # MaximumBatchingWindowInSeconds: wait this long to fill a batch
+    retry_attempts: int  # a failed batch is retried (and bisected) this often...
+    max_record_age_s: int  # ...or until its records are this old, then sent to the failure queue
+
+
+@dataclass(frozen=True)
 class Stage:
     """A deployed stage's numbers."""
 
@@ -45,6 +55,8 @@ class Stage:
     throttle_rate: int  # API Gateway: steady requests/s
     throttle_burst: int
     api_deadline_s: float  # an API request answers 503 past this (API Gateway stops at 29 s)
+    rollups: Function  # the table stream's consumer
+    stream: Stream
 
     def queue_visibility_s(self, consumer: Function) -> int:
         """The visibility timeout of the queue `consumer` reads."""
@@ -62,6 +74,8 @@ STAGES: dict[str, Stage] = {
         throttle_rate=50,
         throttle_burst=100,
         api_deadline_s=15.0,
+        rollups=Function(memory_mb=512, timeout_s=120),
+        stream=Stream(batch_size=1000, window_s=30, retry_attempts=10, max_record_age_s=86_400),
     ),
     "prod": Stage(
         api=Function(memory_mb=1024, timeout_s=29),
@@ -73,11 +87,16 @@ STAGES: dict[str, Stage] = {
         throttle_rate=500,
         throttle_burst=1000,
         api_deadline_s=15.0,
+        rollups=Function(memory_mb=1024, timeout_s=120),
+        stream=Stream(batch_size=5000, window_s=300, retry_attempts=10, max_record_age_s=86_400),
     ),
 }
 
+# make run's stream poller (infra/streams.py): a short window, so rollups follow within seconds.
+LOCAL_STREAM = Stream(batch_size=1000, window_s=1, retry_attempts=2, max_record_age_s=3600)
+
 # The Chalice handler names of the functions beside the API (app.py).
-CONSUMERS = {"ingest": "ingest", "compute_report": "reports"}
+CONSUMERS = {"ingest": "ingest", "compute_report": "reports", "rollups": "rollups"}
 
 
 def resource_names(stage: str) -> dict[str, str]:
@@ -86,6 +105,7 @@ def resource_names(stage: str) -> dict[str, str]:
         "table": f"{APP_NAME}-{stage}",
         "bucket": f"{APP_NAME}-data-{stage}",
         "ingest_queue": f"{APP_NAME}-ingest-{stage}",
+        "stream_failures": f"{APP_NAME}-stream-failures-{stage}",
         "ingest_dlq": f"{APP_NAME}-ingest-dlq-{stage}",
         "reports_queue": f"{APP_NAME}-reports-{stage}",
         "reports_dlq": f"{APP_NAME}-reports-dlq-{stage}",
@@ -165,6 +185,13 @@ def docs_table() -> str:
     row("reports Lambda memory (MB) / timeout (s)", [size(s.reports) for s in stages])
     row("reports queue visibility (s)", [s.queue_visibility_s(s.reports) for s in stages])
     row("receives before the dead-letter queue", [MAX_RECEIVE_COUNT for _ in stages])
+    row("stream consumer memory (MB) / timeout (s)", [size(s.rollups) for s in stages])
+    row("stream batch size (records)", [s.stream.batch_size for s in stages])
+    row("stream batching window (s)", [s.stream.window_s for s in stages])
+    row(
+        "stream retries (bisected) / record age (s), then the failure queue",
+        [f"{s.stream.retry_attempts} / {s.stream.max_record_age_s}" for s in stages],
+    )
     row(
         "API throttling (requests/s, burst)",
         [f"{s.throttle_rate}, {s.throttle_burst}" for s in stages],

@@ -68,6 +68,10 @@ def table_resource(stage: str) -> Json:
         "SSESpecification": {"SSEEnabled": True},
         "DeletionProtectionEnabled": {"Fn::If": ["IsProd", True, False]},
     }
+    if definition.get("StreamSpecification"):
+        # CloudFormation takes the view type only (the stream is on when it is given).
+        view = definition["StreamSpecification"]["StreamViewType"]
+        properties["StreamSpecification"] = {"StreamViewType": view}
     if definition.get("GlobalSecondaryIndexes"):
         properties["GlobalSecondaryIndexes"] = definition["GlobalSecondaryIndexes"]
     if definition.get("TimeToLiveAttribute"):

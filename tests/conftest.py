@@ -62,6 +62,12 @@ def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
     return _real_connect_ex(self, address)
 
 
+# moto stands in for DynamoDB in every test: teach it what DynamoDB does that it does not
+# (infra/dynamodb_rules.py), as the embedded emulator does.
+from infra.dynamodb_rules import apply as _dynamodb_rules  # noqa: E402
+
+_dynamodb_rules()
+
 # A test that forgot moto must fail loudly instead of reaching real AWS.
 socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
 socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]

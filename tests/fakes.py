@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chalicelib.domain.access import ApiKey
-from chalicelib.domain.models import Position, Reading, WriteResult
+from chalicelib.domain.models import Position, Reading, TableChange, WriteResult
 from chalicelib.domain.registry import Building, Page, Room, Sensor, Tenant
 from chalicelib.domain.reports import Report, ReportStatus
 from chalicelib.domain.rollups import (
@@ -22,16 +22,18 @@ from chalicelib.domain.rollups import (
     MINUTE_MS,
     Resolution,
     Rollup,
-    RollupLedger,
     floor_to,
 )
+from chalicelib.domain.timeutil import now_ms
 from chalicelib.ports import ObjectGoneError, ReadingRepository, Repositories
 
 _Key = tuple[int, str]
 
 
 class InMemoryReadingRepository:
-    """Readings per room in a sorted list of (timestamp, sensor) keys."""
+    """Readings per room in a sorted list of (timestamp, sensor) keys; rollups kept by `refresh`
+    only, as the stream consumer keeps the table's. New readings are also logged as the table's
+    stream would carry them (`take_changes`), so tests can fold them like the consumer does."""
 
     def __init__(self) -> None:
         self._keys: dict[tuple[str, str], list[_Key]] = {}
@@ -39,7 +41,10 @@ class InMemoryReadingRepository:
         self._unsorted: set[tuple[str, str]] = set()
         self._rollups: dict[tuple[str, str, Resolution], dict[int, Rollup]] = {}
         self._rooms: dict[str, set[str]] = {}
-        self._stale: list[Reading] = []
+        self._fresh: dict[tuple[str, str], int] = {}
+        self._changes: list[TableChange] = []
+        self._sequence = 0
+        self.rollups_written = 0
 
     def _sorted_keys(self, building: str, room: str) -> list[_Key]:
         place = (building, room)
@@ -49,9 +54,7 @@ class InMemoryReadingRepository:
             self._unsorted.discard(place)
         return keys
 
-    def put_readings(
-        self, readings: Sequence[Reading], *, deferred: RollupLedger | None = None
-    ) -> WriteResult:
+    def put_readings(self, readings: Sequence[Reading]) -> WriteResult:
         """Store readings not stored yet; count the rest as duplicates."""
         accepted = duplicates = 0
         for reading in readings:
@@ -67,40 +70,50 @@ class InMemoryReadingRepository:
                 self._unsorted.add(room)  # sorted on the next read: writes stay O(1)
             keys.append(key)
             accepted += 1
-        # Rollups are brought up to date when next read (same results as the DynamoDB adapter's
-        # refresh on write, without making every fake write pay for it).
-        self._stale.extend(readings)
-        if deferred is not None:
-            deferred.add((), readings)  # all "dirty": rollups here are recomputed when read
+            self._rooms.setdefault(reading.building, set()).add(reading.room)
+            self._sequence += 1
+            self._changes.append(TableChange(str(self._sequence), now_ms(), reading))
         return WriteResult(accepted=accepted, duplicates=duplicates)
 
-    def refresh_rollups(self, ledger: RollupLedger) -> None:
-        """Rollups here are refreshed when read; only the ledger is cleared."""
-        ledger.clear()
+    def take_changes(self) -> list[TableChange]:
+        """The stream records of the readings stored since the last call."""
+        changes, self._changes = self._changes, []
+        return changes
 
-    def _flush(self) -> None:
-        if self._stale:
-            stale, self._stale = self._stale, []
-            self._refresh_rollups(stale)
-
-    def _refresh_rollups(self, readings: Sequence[Reading]) -> None:
-        # Same rule as the DynamoDB adapter: recompute touched minutes, then their hours.
+    def refresh(self, readings: Sequence[Reading], *, as_of_ms: int) -> int:
+        """Recompute the touched minutes, then their hours (as the DynamoDB adapter does)."""
+        written = 0
         minutes = {(r.building, r.room, floor_to(r.ts_ms, MINUTE_MS)) for r in readings}
+        changed_hours: set[tuple[str, str, int]] = set()
         for building, room, minute in sorted(minutes):
             window = self.window(building, room, minute - 1, minute + MINUTE_MS - 1)
+            rollup = Rollup.of_readings(window, whole_minute=True)
             stored = self._rollups.setdefault((building, room, Resolution.MINUTE), {})
-            stored[minute] = Rollup.of_readings(window, whole_minute=True)
-            self._rooms.setdefault(building, set()).add(room)
-        for building, room, hour in sorted({(b, r, floor_to(m, HOUR_MS)) for b, r, m in minutes}):
+            if rollup.readings and (
+                minute not in stored or stored[minute].readings < rollup.readings
+            ):
+                stored[minute] = rollup
+                written += 1
+                changed_hours.add((building, room, floor_to(minute, HOUR_MS)))
+        for building, room, hour in sorted(changed_hours):
             parts = self.rollups(building, room, Resolution.MINUTE, hour, hour + HOUR_MS)
             stored = self._rollups.setdefault((building, room, Resolution.HOUR), {})
             stored[hour] = Rollup.of_minutes(r for _, r in parts)
+            written += 1
+        for building, room, _ in changed_hours:
+            place = (building, room)
+            self._fresh[place] = max(self._fresh.get(place, as_of_ms), as_of_ms)
+        self.rollups_written += written
+        return written
+
+    def freshness(self, building: str, room: str) -> int | None:
+        """Until when the room's rollups hold every reading (the last refresh's as_of)."""
+        return self._fresh.get((building, room))
 
     def rollups(
         self, building: str, room: str, resolution: Resolution, from_ms: int, to_ms: int
     ) -> list[tuple[int, Rollup]]:
         """Stored rollups of `resolution` starting in [from_ms, to_ms), in time order."""
-        self._flush()
         stored = self._rollups.get((building, room, resolution), {})
         return [
             (start, copy_rollup(stored[start]))
@@ -110,7 +123,6 @@ class InMemoryReadingRepository:
 
     def rooms_of(self, building: str) -> list[str]:
         """The building's rooms that have readings."""
-        self._flush()
         return sorted(self._rooms.get(building, ()))
 
     def window(self, building: str, room: str, after_ms: int, until_ms: int) -> list[Reading]:
@@ -154,7 +166,6 @@ class InMemoryReadingRepository:
 
     def delete_room_data(self, building: str, room: str) -> int:
         """Forget the room's readings and their rollups."""
-        self._flush()
         self._keys.pop((building, room), None)
         self._unsorted.discard((building, room))
         for resolution in Resolution:

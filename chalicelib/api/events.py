@@ -12,11 +12,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from chalice.app import SQSEvent
+from chalice.app import DynamoDBEvent, SQSEvent
 
 from chalicelib import observability, wiring
 from chalicelib.domain.timeutil import now_ms
-from chalicelib.services import reports
+from chalicelib.services import reports, rollups
 
 
 def _sqs_batch(event: SQSEvent, handle: Callable[[Any], None]) -> dict[str, Any]:
@@ -70,3 +70,25 @@ def report_jobs(event: SQSEvent) -> dict[str, Any]:
         )
 
     return _sqs_batch(event, handle)
+
+
+def table_stream(event: DynamoDBEvent) -> dict[str, Any]:
+    """The table's stream: fold new readings into their rooms' rollups.
+
+    With FunctionResponseTypes=ReportBatchItemFailures, a failed room's first record is reported
+    and the stream delivers it and the records after it again; the rest are done.
+    """
+    records = event.to_dict().get("Records", [])
+    remaining = getattr(event.context, "get_remaining_time_in_millis", None)
+    with wiring.worker_budget(remaining):
+        outcome = rollups.fold(wiring.repositories().rollups, wiring.table_changes(records))
+    observability.logger().debug(
+        "stream batch",
+        records=len(records),
+        readings=outcome.readings,
+        rooms=outcome.rooms,
+        rollups_written=outcome.rollups_written,
+        failed_rooms=len(outcome.failed_rooms),
+    )
+    failed = [] if outcome.failed_from is None else [{"itemIdentifier": outcome.failed_from}]
+    return {"batchItemFailures": failed}

@@ -20,6 +20,16 @@ C = TypeVar("C")
 R = TypeVar("R")
 BATCH_WRITE_MAX = 25  # DynamoDB's limit per BatchWriteItem
 BATCH_GET_MAX = 100  # DynamoDB's limit per BatchGetItem
+# Statement errors of a BatchExecuteStatement worth sending again (BatchStatementError codes).
+RETRYABLE_STATEMENT_ERRORS = frozenset(
+    {
+        "ProvisionedThroughputExceeded",
+        "ThrottlingError",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "TransactionConflict",
+    }
+)
 
 
 class _Unprocessed(Exception):
@@ -61,9 +71,28 @@ class DynamoTable:
             raise
         return True
 
-    def put_if_absent(self, item: Item) -> bool:
-        """PutItem unless an item with this key exists; whether it was written."""
-        return self.put(item, ConditionExpression="attribute_not_exists(pk)")
+    def put_if_absent(self, item: Item, *, token: str | None = None) -> bool:
+        """PutItem unless an item with this key exists; whether it was written.
+
+        With `token` (the name of an attribute unique to this write), a refusal whose stored
+        item carries this write's token counts as written: an earlier attempt of this very call
+        stored it and its answer was lost.
+        """
+        try:
+            self.call(
+                "put_item",
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD" if token else "NONE",
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            if token is None:
+                return False
+            old = exc.response.get("Item") or {}
+            return bool(old) and old.get(token) == item.get(token)
+        return True
 
     def update(self, key: Item, **expression: Any) -> bool:
         """UpdateItem; False (nothing changed) when the given ConditionExpression fails."""
@@ -145,6 +174,69 @@ class DynamoTable:
             pending = response.get("UnprocessedItems") or {}
             if pending:
                 attempt.failed(_Unprocessed("unprocessed items"))
+
+    def insert_new(self, items: Sequence[Item], *, token: str | None = None) -> list[bool]:
+        """Write each item unless one with its key exists: PartiQL INSERTs, 25 a
+        BatchExecuteStatement, each refused on its own (DuplicateItem) when its key is taken.
+        Whether each item was written, in order. A race between two writers of one key leaves
+        the first one's item and tells the second it was a duplicate.
+
+        With `token` (an attribute unique to this write), refused items are read back
+        (consistent, keys and token only): those holding this write's token were stored by an
+        earlier attempt whose answer was lost, and count as written.
+        """
+        chunks = [
+            list(range(i, min(i + BATCH_WRITE_MAX, len(items))))
+            for i in range(0, len(items), BATCH_WRITE_MAX)
+        ]
+        written = [False] * len(items)
+        outcomes = self.each(lambda c: self._insert_chunk([items[i] for i in c]), chunks)
+        for chunk, outcome in zip(chunks, outcomes, strict=True):
+            for index, stored in zip(chunk, outcome, strict=True):
+                written[index] = stored
+        refused = [i for i, stored in enumerate(written) if not stored]
+        if token is not None and refused:
+            keys = [{"pk": items[i]["pk"], "sk": items[i]["sk"]} for i in refused]
+            found = self.batch_get(keys, projection=f"pk, sk, {token}", consistent=True)
+            mine = {
+                (f["pk"]["S"], f["sk"]["S"]) for f in found if f.get(token) == items[0].get(token)
+            }
+            for i in refused:
+                written[i] = (items[i]["pk"]["S"], items[i]["sk"]["S"]) in mine
+        return written
+
+    def _insert_chunk(self, items: list[Item]) -> list[bool]:
+        written = [False] * len(items)
+        pending = list(range(len(items)))
+        for attempt in self.retrier.rounds():
+            statements = [self._insert_statement(items[i]) for i in pending]
+            response = self.retrier.call(self.client.batch_execute_statement, Statements=statements)
+            again: list[int] = []
+            for index, answer in zip(pending, response.get("Responses", []), strict=True):
+                error = answer.get("Error")
+                if error is None:
+                    written[index] = True
+                elif error.get("Code") == "DuplicateItem":
+                    written[index] = False
+                elif error.get("Code") in RETRYABLE_STATEMENT_ERRORS:
+                    again.append(index)
+                else:
+                    raise ClientError(
+                        {"Error": {"Code": error.get("Code"), "Message": error.get("Message")}},
+                        "BatchExecuteStatement",
+                    )
+            pending = again
+            if pending:
+                attempt.failed(_Unprocessed(f"{len(pending)} statements throttled"))
+        return written
+
+    def _insert_statement(self, item: Item) -> dict[str, Any]:
+        names = list(item)
+        fields = ", ".join(f"'{name}': ?" for name in names)
+        return {
+            "Statement": f'INSERT INTO "{self.name}" VALUE {{{fields}}}',
+            "Parameters": [item[name] for name in names],
+        }
 
     def each(self, work: Callable[[C], R], chunks: list[C]) -> Iterator[R]:
         """`work` over the chunks: in turn, or a few at a time (boto3 clients are thread-safe),

@@ -54,9 +54,17 @@ def range_bounds(from_ms: int, to_ms: int) -> tuple[str, str]:
     return format_ms(from_ms), format_ms(to_ms - 1) + SEP + HIGH
 
 
+# The attribute that tells which write request stored a reading (see DynamoTable.insert_new).
+WRITE_TOKEN = "w"
+
 # Every reading sk lies between these; other item types in a room partition must sort outside.
 READINGS_LOW = "0"
 READINGS_HIGH = "9999-12-31T23:59:59.999Z" + SEP + HIGH
+
+
+def is_reading_key(pk: str, sk: str) -> bool:
+    """Whether (pk, sk) is a reading's key (not a rollup's, a registry item's, ...)."""
+    return not pk.startswith("@") and READINGS_LOW <= sk <= READINGS_HIGH
 
 
 # -- registry and access items ---------------------------------------------------------------

@@ -1,7 +1,9 @@
-"""DynamoDB adapter of the reading repository: readings and their rollups in the one table."""
+"""DynamoDB adapter of the reading and rollup repositories: readings and their rollups in the
+one table. The request path writes readings only; rollups are refreshed by the stream consumer."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +12,7 @@ from chalicelib.aws.dynamo import DynamoTable, Item
 from chalicelib.aws.items import item_reading, key_tuple, reading_item, reading_key
 from chalicelib.aws.rollups import DynamoRollups
 from chalicelib.domain.models import Position, Reading, WriteResult
-from chalicelib.domain.rollups import Resolution, Rollup, RollupLedger
+from chalicelib.domain.rollups import Resolution, Rollup
 
 
 class DynamoReadingRepository:
@@ -29,85 +31,40 @@ class DynamoReadingRepository:
 
     # -- writes ---------------------------------------------------------------------------
 
-    def put_readings(
-        self, readings: Sequence[Reading], *, deferred: RollupLedger | None = None
-    ) -> WriteResult:
+    def put_readings(self, readings: Sequence[Reading]) -> WriteResult:
         """Store readings whose key is new; the first value stored wins, the rest are duplicates.
 
-        Then the rollups of every minute they touch are recomputed, or, with `deferred`, the
-        minutes are noted there for one bulk `refresh_rollups` later (file imports).
+        One reading: one conditional PutItem. A batch: conditional PartiQL INSERTs, 25 a call,
+        each refused when its key is taken, so two writers of one reading can never both store
+        it, whatever the interleaving. Nothing else is written: the table's stream brings the
+        new readings to the rollups (services/rollups.py).
         """
         unique: dict[tuple[str, str], Reading] = {}
         for reading in readings:
-            key = key_tuple(reading_key(reading))
-            unique.setdefault(key, reading)
+            unique.setdefault(key_tuple(reading_key(reading)), reading)
         in_request_duplicates = len(readings) - len(unique)
-        if deferred is not None:
-            new, old = self._put_noting(unique, deferred)
-        elif len(unique) == 1:
-            (reading,) = unique.values()
-            stored = self._put_if_absent(reading)
-            new, old = ([reading], []) if stored else ([], [reading])
+        # This write's token: a retried call whose first attempt stored a reading (its answer
+        # lost) recognises the reading as its own, so the counts stay true.
+        token = secrets.token_hex(6)
+        items = [self._item(r, token) for r in unique.values()]
+        if len(items) == 1:
+            written = [self._table.put_if_absent(items[0], token=keys.WRITE_TOKEN)]
         else:
-            existing = self._existing_keys(list(unique))
-            new = [r for k, r in unique.items() if k not in existing]
-            old = [r for k, r in unique.items() if k in existing]
-            self.batch_write([self._item(r) for r in new])
-        # Duplicates too: a retry after a crash between the raw and the rollup write repairs it.
-        if deferred is None:
-            self._rollups.refresh(list(unique.values()))
-        return WriteResult(accepted=len(new), duplicates=in_request_duplicates + len(old))
+            written = self._table.insert_new(items, token=keys.WRITE_TOKEN)
+        accepted = sum(written)
+        return WriteResult(
+            accepted=accepted, duplicates=in_request_duplicates + len(unique) - accepted
+        )
 
-    def _put_noting(
-        self, unique: dict[tuple[str, str], Reading], ledger: RollupLedger
-    ) -> tuple[list[Reading], list[Reading]]:
-        """Bulk write: readings past their room's frontier skip the duplicate check (nothing is
-        stored there but what the ledger noted); the rest are checked with BatchGetItem. Their
-        minutes go to the ledger. Return (stored, duplicates)."""
-        for building, room in {(r.building, r.room) for r in unique.values()}:
-            if not ledger.knows(building, room):
-                self._set_frontier(ledger, building, room)
-        new: list[Reading] = []
-        old: list[Reading] = []
-        ask: dict[tuple[str, str], Reading] = {}
-        for key, reading in unique.items():
-            verdict = ledger.is_new(reading)
-            if verdict is None:
-                ask[key] = reading
-            else:
-                (new if verdict else old).append(reading)
-        existing = self._existing_keys(list(ask)) if ask else set()
-        for key, reading in ask.items():
-            (old if key in existing else new).append(reading)
-        self.batch_write([self._item(r) for r in new])
-        ledger.add(new, old)
-        return new, old
-
-    def refresh_rollups(self, ledger: RollupLedger) -> None:
-        """Recompute the rollups of the ledger's minutes and their hours in bulk; clear it."""
-        self._rollups.refresh_bulk(ledger)
-        ledger.clear()
-
-    def _set_frontier(self, ledger: RollupLedger, building: str, room: str) -> None:
-        # Consistent: a segment starts right after the previous one's last write.
-        latest = self.latest(building, room, consistent=True)
-        ledger.set_frontier(building, room, latest.ts_ms if latest else None)
-
-    def _item(self, reading: Reading) -> Item:
+    def _item(self, reading: Reading, token: str | None = None) -> Item:
         expires = reading.ts_ms // 1000 + self._retention_s if self._retention_s else None
-        return reading_item(reading, expires)
-
-    def _put_if_absent(self, reading: Reading) -> bool:
-        return self._table.put_if_absent(self._item(reading))
-
-    def _existing_keys(self, wanted: list[tuple[str, str]]) -> set[tuple[str, str]]:
-        request_keys = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in wanted]
-        # Consistent: a retry may follow the write it repeats within a second.
-        found = self._table.batch_get(request_keys, projection="pk, sk", consistent=True)
-        return {key_tuple(i) for i in found}
+        item = reading_item(reading, expires)
+        if token is not None:
+            item[keys.WRITE_TOKEN] = {"S": token}
+        return item
 
     def batch_write(self, items: Sequence[Item]) -> None:
-        """Put items, 25 a call, until every one is stored."""
+        """Put items, 25 a call, until every one is stored (bulk loads of history)."""
         self._table.batch_write(puts=items)
 
     # -- reads ----------------------------------------------------------------------------
@@ -199,8 +156,17 @@ class DynamoReadingRepository:
         return self._rollups.rollups(building, room, resolution, from_ms, to_ms)
 
     def rooms_of(self, building: str) -> list[str]:
-        """The building's rooms that have readings (the registry will own this list)."""
+        """The building's registered rooms."""
         return self._rollups.rooms_of(building)
+
+    def refresh(self, readings: Sequence[Reading], *, as_of_ms: int) -> int:
+        """Bring the rollups of the readings' minutes and hours up to date (stream consumer);
+        the number of rollup items written."""
+        return self._rollups.refresh(readings, as_of_ms=as_of_ms)
+
+    def freshness(self, building: str, room: str) -> int | None:
+        """Until when (epoch ms of a write) the room's rollups hold every reading written."""
+        return self._rollups.freshness(building, room)
 
     def ping(self) -> None:
         """DescribeTable: raises StorageUnavailableError if the table is missing or unreachable."""

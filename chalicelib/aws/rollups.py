@@ -1,11 +1,13 @@
 """Rollup items in the room's partition, and how they are kept current: by recomputation.
 
-After readings are written (or found to be duplicates), every (room, minute) they touch is
-recomputed from that minute's raw readings and PUT as an absolute value; then every touched hour is
-recomputed from its (<= 60) minute items. Nothing is ever incremented, so a duplicate, a retried
-batch or a crash between the raw write and the rollup write can never skew an aggregate.
-Concurrent writers converge: each PUT is conditional on the stored rollup holding fewer readings
-(readings only ever get added, so a later, larger recomputation always wins; see decisions.md).
+Only the table's stream consumer writes rollups (services/rollups.py): for the readings of a
+stream batch, each touched (room, minute) is recomputed from that minute's raw readings, and
+each touched hour from its (<= 60) minute rollups; every item is an absolute value, never an
+increment, so a replayed or retried batch can never skew an aggregate. A room's records all
+come through one stream shard, in order, so one consumer at a time writes a room's rollups.
+A stored minute rollup of more readings than its raw readings still hold (raw readings past their
+retention are gone; their rollups are not) is kept. The newest hour a refresh writes carries
+`asof`: every reading of the room written until then is counted (`freshness`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from chalicelib.domain.rollups import (
     Aggregate,
     Resolution,
     Rollup,
-    RollupLedger,
     floor_to,
 )
 
@@ -37,8 +38,6 @@ from chalicelib.domain.rollups import (
 # 1 for moto in-process (tests, benchmarks), which is not thread-safe.
 REFRESH_THREADS = 8
 
-# Minutes per bulk refresh job (one Query): a day of a room's readings.
-BULK_RUN_MINUTES = 1440
 # Minutes to re-read that lie closer than this share one Query. A room whose sensors send every
 # 10 s holds ~50 readings a minute: a wider gap would read hundreds of untouched readings to save
 # one small Query (late readings scattered over a day, at an hour's gap, re-read all of it).
@@ -191,47 +190,63 @@ class DynamoRollups:
         self._table = table
         self._threads = threads
 
-    # -- writes -------------------------------------------------------------------------------
+    # -- writes (the stream consumer) ---------------------------------------------------------
 
-    def refresh(self, readings: Sequence[Reading]) -> None:
-        """Recompute every minute and hour rollup the readings touch.
+    def refresh(self, readings: Sequence[Reading], *, as_of_ms: int) -> int:
+        """Recompute every minute and hour rollup the readings touch; the items written.
 
-        One Query per room and run of consecutive touched minutes (and of hours), not one per
-        minute: a batch of a room's readings costs a couple of reads, whatever it spans.
-        (The rooms themselves are registered by the registry before readings are written.)
-        Every call is retried on its own when throttled (the repository's `call`), and each
-        PUT is absolute and guarded, so a retried refresh never skews an aggregate.
+        Per room and run of touched hours: one consistent Query of the hours' stored minute
+        rollups; the touched minutes re-read from the table (one consistent Query per group of
+        nearby minutes); minutes whose count changed and their hours are written with
+        BatchWriteItem. A replayed batch finds nothing changed and writes nothing.
         """
         minutes = touched(readings)
-        hours = sorted({(b, r, floor_to(m, HOUR_MS)) for b, r, m in minutes})
-        self._run(self._refresh_minutes, runs(minutes, MINUTE_MS))
-        self._run(self._refresh_hours, runs(hours, HOUR_MS))
+        jobs = runs(sorted({(b, r, floor_to(m, HOUR_MS)) for b, r, m in minutes}), HOUR_MS)
+        wanted: dict[tuple[str, str], list[int]] = {}
+        for building, room, minute in minutes:
+            wanted.setdefault((building, room), []).append(minute)
+        written = self._run(lambda job: self._refresh_run(job, wanted, as_of_ms), jobs)
+        return sum(written)
 
-    def refresh_bulk(self, ledger: RollupLedger) -> None:
-        """Recompute the ledger's minutes and their hours, written with BatchWriteItem.
-
-        Per room and run of minutes: one consistent Query of the keys and reading counts of the
-        stored minute rollups of the run's hours (rollups the ledger holds from this load's last
-        refresh with the same count are not read again; the others are read whole); a fresh
-        minute (all its readings new) with no stored rollup is computed from the ledger's
-        readings, every other touched minute from the table (a Query per group of such minutes);
-        a stored rollup of as many readings or more is kept; the hours are then recomputed in
-        memory. For bulk loads (files): no reading is read back when the minutes were new, and 25
-        rollups go in each write call, instead of a Query and a conditional PUT per minute. These
-        writes are not guarded: a live writer adding a reading to one of these minutes while the
-        refresh runs can leave that minute one reading
-        short until its next write (see docs/decisions.md).
-        """
-        self._run(lambda job: self._refresh_bulk_run(job, ledger), ledger.runs(BULK_RUN_MINUTES))
-
-    def _run(self, work: Callable[[Run], None], jobs: list[Run]) -> None:
+    def _run(self, work: Callable[[Run], int], jobs: list[Run]) -> list[int]:
         if len(jobs) <= 1 or self._threads <= 1:
-            for job in jobs:
-                work(job)
-            return
+            return [work(job) for job in jobs]
         with ThreadPoolExecutor(min(self._threads, len(jobs))) as pool:
             # list(): re-raises the first error of any job.
-            list(pool.map(in_current_context(work), jobs))
+            return list(pool.map(in_current_context(work), jobs))
+
+    def _refresh_run(
+        self, job: Run, wanted: dict[tuple[str, str], list[int]], as_of_ms: int
+    ) -> int:
+        building, room, first_hour, last_hour = job
+        end = last_hour + HOUR_MS
+        stored = dict(self._rollup_items(building, room, Resolution.MINUTE, first_hour, end, True))
+        touched_minutes = [m for m in wanted[(building, room)] if first_hour <= m < end]
+        recomputed: dict[int, Rollup] = {}
+        for low, high in _groups(touched_minutes):
+            fresh = self._minute_rollups(building, room, low, high)
+            recomputed.update((m, fresh[m]) for m in touched_minutes if low <= m <= high)
+        # A stored rollup of as many readings or more stays (raw readings may have expired).
+        changed = {
+            m: rollup
+            for m, rollup in recomputed.items()
+            if rollup.readings and (m not in stored or stored[m].readings < rollup.readings)
+        }
+        items = [
+            rollup_item(building, room, keys.minute_sk(m), rollup, hour=False)
+            for m, rollup in changed.items()
+        ]
+        minutes = {**stored, **changed}
+        newest = floor_to(max(touched_minutes), HOUR_MS)
+        for hour in sorted({floor_to(m, HOUR_MS) for m in changed}):
+            parts = (minutes.get(m) for m in range(hour, hour + HOUR_MS, MINUTE_MS))
+            rollup = Rollup.of_minutes(p for p in parts if p is not None)
+            item = rollup_item(building, room, keys.hour_sk(hour), rollup, hour=True)
+            if hour == newest:
+                item["asof"] = {"N": str(as_of_ms)}
+            items.append(item)
+        self._table.batch_write(puts=items)
+        return len(items)
 
     def _minute_rollups(self, building: str, room: str, first: int, last: int) -> dict[int, Rollup]:
         """Each minute of [first, last] recomputed from its readings (one Query, consistent)."""
@@ -253,91 +268,6 @@ class DynamoRollups:
             minute: Rollup.of_readings(group, whole_minute=True)
             for minute, group in by_minute.items()
         }
-
-    def _refresh_minutes(self, job: Run) -> None:
-        building, room, first, last = job
-        for minute, rollup in self._minute_rollups(building, room, first, last).items():
-            self._put(rollup_item(building, room, keys.minute_sk(minute), rollup, hour=False))
-
-    def _refresh_hours(self, job: Run) -> None:
-        building, room, first, last = job
-        minutes = self._rollup_items(building, room, Resolution.MINUTE, first, last + HOUR_MS, True)
-        by_hour: dict[int, list[Rollup]] = {h: [] for h in range(first, last + 1, HOUR_MS)}
-        for start, rollup in minutes:
-            by_hour[floor_to(start, HOUR_MS)].append(rollup)
-        for hour, group in by_hour.items():
-            rollup = Rollup.of_minutes(group)
-            self._put(rollup_item(building, room, keys.hour_sk(hour), rollup, hour=True))
-
-    def _refresh_bulk_run(self, job: Run, ledger: RollupLedger) -> None:
-        building, room, first, last = job
-        first_hour, last_hour = floor_to(first, HOUR_MS), floor_to(last, HOUR_MS)
-        # No other run of this refresh writes these minutes: the ledger gives each hour to one.
-        # Every minute rollup of the hours is counted (one consistent Query of their key range,
-        # keys and reading counts only): one another writer stored meanwhile sends its minute
-        # back to the table. Those this load holds from its last refresh with the same count are
-        # taken as held; the others are read whole.
-        counts = self._minute_counts(building, room, first_hour, last_hour + HOUR_MS)
-        if any(ledger.beyond(building, room, m) for m in counts):
-            ledger.contend(building, room)  # not this load's rollup: someone else writes here
-        held = ledger.held(building, room)
-        stored = {m: held[m] for m, n in counts.items() if m in held and held[m].readings == n}
-        for low, high in _groups(sorted(m for m in counts if m not in stored)):
-            stored.update(
-                (m, rollup)
-                for m, rollup in self._rollup_items(
-                    building, room, Resolution.MINUTE, low, high + MINUTE_MS, True
-                )
-                if m in counts and m not in stored
-            )
-        computed: dict[int, Rollup] = {}
-        reread: list[int] = []
-        for minute in range(first, last + 1, MINUTE_MS):
-            fresh = ledger.fresh(building, room, minute)
-            if fresh is not None and minute not in stored:
-                computed[minute] = Rollup.of_readings(fresh, whole_minute=True)
-            elif ledger.noted(building, room, minute):
-                reread.append(minute)
-        for low, high in _groups(reread):
-            from_table = self._minute_rollups(building, room, low, high)
-            computed.update((m, from_table[m]) for m in reread if low <= m <= high)
-        # As the guard of live writes does: a stored rollup of as many readings or more stays
-        # (raw readings past their retention are gone; their rollups are not).
-        computed = {
-            m: rollup
-            for m, rollup in computed.items()
-            if rollup.readings and (m not in stored or stored[m].readings < rollup.readings)
-        }
-        minutes = {**stored, **computed}
-        items = [
-            rollup_item(building, room, keys.minute_sk(m), rollup, hour=False)
-            for m, rollup in computed.items()
-        ]
-        for hour in range(first_hour, last_hour + 1, HOUR_MS):
-            parts = (minutes.get(m) for m in range(hour, hour + HOUR_MS, MINUTE_MS))
-            rollup = Rollup.of_minutes(p for p in parts if p is not None)
-            items.append(rollup_item(building, room, keys.hour_sk(hour), rollup, hour=True))
-        self._table.batch_write(puts=items)
-        ledger.hold(building, room, last_hour, {m: r for m, r in minutes.items() if m >= last_hour})
-
-    def _minute_counts(self, building: str, room: str, from_ms: int, to_ms: int) -> dict[int, int]:
-        """Reading count of each stored minute rollup starting in [from_ms, to_ms): one
-        consistent Query that returns keys and counts only."""
-        items = self._table.query(
-            **_rollup_range(building, room, Resolution.MINUTE, from_ms, to_ms),
-            ProjectionExpression="sk, #n",
-            ExpressionAttributeNames={"#n": "n"},
-            ConsistentRead=True,
-        )
-        return {keys.parse_rollup_sk(i["sk"]["S"]): int(i["n"]["N"]) for i in items}
-
-    def _put(self, item: Item) -> None:
-        # Never replace a rollup of more readings by one of fewer (a slower, older writer).
-        self._table.put(
-            item,
-            ConditionExpression="attribute_not_exists(pk) OR n < :n",
-            ExpressionAttributeValues={":n": item["n"]},
-        )
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -362,6 +292,23 @@ class DynamoRollups:
             **_rollup_range(building, room, resolution, from_ms, to_ms), ConsistentRead=consistent
         )
         return [item_rollup(i) for i in items]
+
+    def freshness(self, building: str, room: str) -> int | None:
+        """`asof` of the room's newest hour rollup (None: no rollup yet): one Query, one item."""
+        response = self._table.query_page(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :hour)",
+            ExpressionAttributeValues={
+                ":pk": {"S": keys.room_pk(building, room)},
+                ":hour": {"S": keys.HOUR_PREFIX},
+            },
+            ProjectionExpression="asof",
+            ScanIndexForward=False,
+            Limit=1,
+        )
+        found = response.get("Items", [])
+        if not found or "asof" not in found[0]:
+            return None
+        return int(found[0]["asof"]["N"])
 
     def rooms_of(self, building: str) -> list[str]:
         """The building's registered rooms (the registry's room items)."""

@@ -48,6 +48,16 @@ class Reading:
 
 
 @dataclass(frozen=True, slots=True)
+class TableChange:
+    """One record of the table's stream: its position, when it was written, and the reading it
+    stored (None for anything else: rollups, registry items, removals)."""
+
+    sequence: str
+    written_ms: int
+    reading: Reading | None
+
+
+@dataclass(frozen=True, slots=True)
 class WriteResult:
     """What a write did: readings stored now, and readings that were already stored."""
 

@@ -1,10 +1,11 @@
-"""Ingestion of one file of the bucket, in segments that each fit one invocation, with a report.
+"""Ingestion of one file of the bucket, in segments that each fit one invocation.
 
 A file is read from where the previous segment stopped (a byte offset and a line number), in chunks
-of rows that go through `pipeline.store`. When the invocation's time (or a row cap) runs out, the
-position is saved in the file's report object and a continuation message is queued, so a file of
+of rows that go through the ingest Writer. When the invocation's time (or a row cap) runs out, the
+position is saved in the file's import status and a continuation message is queued, so a file of
 any size is finished by a chain of invocations instead of being cut off. Redelivered events and
-continuations are recognised by the report (same ETag, segment already done) and do nothing twice.
+continuations are recognised by the import status (same ETag, segment already done) and do nothing
+twice. Its readings' rollups follow from the table's stream, like every other ingest path's.
 """
 
 from __future__ import annotations
@@ -18,25 +19,15 @@ from chalicelib import observability
 from chalicelib.domain import formats
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.imports import ImportStatus, Segment, status_key, tenant_of
-from chalicelib.domain.rollups import RollupLedger
 from chalicelib.domain.timeutil import format_ms, now_ms
 from chalicelib.ports import MessageQueue, ObjectGoneError, ObjectStore
 from chalicelib.services.readings import IngestOutcome
 
-# Touched minutes (or kept readings) after which a file's rollups are refreshed before reading
-# on: bounds the ledger's memory and the refresh a segment's end must fit into its time reserve.
-REFRESH_MINUTES = 20_000
-REFRESH_READINGS = 100_000
-
 
 class Store(Protocol):
-    """Where a file's rows go (pipeline.Writer): stored now, rollups refreshed in bulk."""
+    """Where a file's rows go (services.ingest.Writer)."""
 
-    def __call__(
-        self, items: list[Any], tenant: str, *, deferred: RollupLedger | None = None
-    ) -> IngestOutcome: ...
-
-    def refresh(self, ledger: RollupLedger) -> None: ...
+    def __call__(self, items: list[Any], tenant: str) -> IngestOutcome: ...
 
 
 class Budget:
@@ -99,11 +90,10 @@ def process_segment(
     stamp = format_ms(now_ms())
     report.started_at = report.started_at or stamp
     report.segments += 1
-    ledger = RollupLedger()
     try:
         report.tenant = tenant_of(key)
         kind = formats.file_kind(key)
-        finished = _read(segment, report, kind, objects, store, budget, chunk_rows, ledger)
+        finished = _read(segment, report, kind, objects, store, budget, chunk_rows)
     except (ValidationError, formats.FileFormatError) as exc:
         report.status, report.error, report.next = "failed", str(exc), None
         finished = True
@@ -113,9 +103,6 @@ def process_segment(
         )
         report.status, report.error, report.next = "failed", str(exc), None
         finished = True
-    # Before the report moves past these rows: if this fails, the segment is redone, and its rows
-    # (duplicates by then) note their minutes again.
-    store.refresh(ledger)
     report.updated_at = format_ms(now_ms())
     if finished and report.status == "in_progress":
         report.status, report.next = "done", None
@@ -187,7 +174,6 @@ def _read(
     store: Store,
     budget: Budget,
     chunk_rows: int,
-    ledger: RollupLedger,
 ) -> bool:
     """Read and store chunks from the segment's position; advance it; True if the file ended."""
     assert report.tenant is not None
@@ -220,9 +206,7 @@ def _read(
                 report.reject(line.number, str(exc))
         if items:
             began = time.perf_counter()
-            outcome = store(items, report.tenant, deferred=ledger)
-            if ledger.minutes >= REFRESH_MINUTES or ledger.readings >= REFRESH_READINGS:
-                store.refresh(ledger)
+            outcome = store(items, report.tenant)
             observability.record_ingest("S3", outcome, time.perf_counter() - began)
             report.rows_read += len(items)
             report.stored += outcome.accepted

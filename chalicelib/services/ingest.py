@@ -9,7 +9,6 @@ from typing import Any
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.inputs import check_identifier
 from chalicelib.domain.models import Reading
-from chalicelib.domain.rollups import RollupLedger
 from chalicelib.domain.timeutil import format_ms, now_ms
 from chalicelib.ports import MessageQueue, Repositories
 from chalicelib.services import readings
@@ -25,8 +24,7 @@ READINGS_PER_MESSAGE = 100
 class Writer:
     """The funnel of every bulk and asynchronous ingest path (queue messages, files, the CLI,
     benchmarks): validates raw reading objects and stores the valid ones once each, in the
-    tenant's rooms. Files pass `deferred` and call `refresh`, so that their rollups are
-    recomputed in bulk rather than after every chunk."""
+    tenant's rooms."""
 
     def __init__(
         self,
@@ -41,9 +39,7 @@ class Writer:
         self._max_future_ms = max_future_ms
         self._clock = clock
 
-    def __call__(
-        self, items: Sequence[Any], tenant: str, *, deferred: RollupLedger | None = None
-    ) -> IngestOutcome:
+    def __call__(self, items: Sequence[Any], tenant: str) -> IngestOutcome:
         """Store `items` for `tenant`; ValidationError if the tenant is unknown or disabled."""
         check_identifier(tenant, "tenant")
         found = self._repos.registry.get_tenant(tenant)
@@ -56,13 +52,7 @@ class Writer:
             now_ms=self._clock(),
             max_future_ms=self._max_future_ms,
             known=self._known,
-            deferred=deferred,
         )
-
-    def refresh(self, ledger: RollupLedger) -> None:
-        """Bring the rollups of the ledger's minutes up to date (and clear it)."""
-        if ledger:
-            self._repos.readings.refresh_rollups(ledger)
 
 
 def enqueue_readings(queue: MessageQueue, readings: Sequence[Reading], tenant: str) -> int:

@@ -19,7 +19,6 @@ from chalicelib.domain.models import (
     WindowStats,
     WriteResult,
 )
-from chalicelib.domain.rollups import RollupLedger
 from chalicelib.domain.units import TemperatureUnit, from_celsius
 from chalicelib.ports import ReadingRepository, Repositories
 from chalicelib.services.registry import KnownRooms, resolve_rooms
@@ -41,15 +40,11 @@ def record_readings(
     *,
     now_ms: int,
     known: KnownRooms | None = None,
-    deferred: RollupLedger | None = None,
 ) -> IngestOutcome:
-    """Place the valid readings in the tenant's rooms and store each once; report the rest.
-
-    With `deferred`, the rollups are left for one bulk refresh (see ReadingRepository).
-    """
+    """Place the valid readings in the tenant's rooms and store each once; report the rest."""
     resolve_rooms(repos.registry, tenant, batch, now_ms, known)
     readings = batch.readings
-    result = repos.readings.put_readings(readings, deferred=deferred) if readings else WriteResult()
+    result = repos.readings.put_readings(readings) if readings else WriteResult()
     return IngestOutcome(result.accepted, result.duplicates, tuple(batch.rejected))
 
 
@@ -61,11 +56,10 @@ def ingest_items(
     now_ms: int,
     max_future_ms: int,
     known: KnownRooms | None = None,
-    deferred: RollupLedger | None = None,
 ) -> IngestOutcome:
     """Validate raw reading objects (from any ingest path) and store the valid ones once each."""
     batch = parse_items(items, now_ms, max_future_ms)
-    return record_readings(repos, tenant, batch, now_ms=now_ms, known=known, deferred=deferred)
+    return record_readings(repos, tenant, batch, now_ms=now_ms, known=known)
 
 
 def summarize(

@@ -35,6 +35,7 @@ from infra.local import (
     start_api,
     stop_process,
 )
+from tests.streams import drain_table
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -119,6 +120,7 @@ def stack() -> Iterator[dict[str, str]]:
         now = now_ms()
         simulator.backfill(now - 24 * 3_600_000, now, 5 * 60_000)
         assert simulator.summary.accepted == simulator.summary.generated == 4 * 288
+        drain_table(table)  # the table's stream brings them to the rollups behind the chart
         proxy = PrefixProxy(free_port(), api)
         threading.Thread(target=proxy.serve_forever, daemon=True).start()
         yield {"api": api, "site": f"http://{LOCALHOST}:{proxy.server_port}{PREFIX}", "key": admin}

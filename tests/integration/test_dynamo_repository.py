@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -66,18 +67,18 @@ def own_client(dynamodb: Any) -> Any:
 
 
 def test_batches_are_written_in_chunks_dynamodb_accepts(own_client: Any, table_name: str) -> None:
-    # Given a client that records every BatchWriteItem request as it goes out
+    # Given a client that records every BatchExecuteStatement request as it goes out
     dynamodb = own_client
     sizes: list[int] = []
 
     def record(params: dict[str, Any], **_: Any) -> None:
-        sizes.extend(len(v) for v in params["RequestItems"].values())
+        sizes.append(len(params["Statements"]))
 
-    dynamodb.meta.events.register("provide-client-params.dynamodb.BatchWriteItem", record)
+    dynamodb.meta.events.register("provide-client-params.dynamodb.BatchExecuteStatement", record)
     repo = dynamo_readings(dynamodb, table_name)
     # When 1000 readings are stored at once
     result = repo.put_readings([reading(T0 + i) for i in range(1000)])
-    # Then no request carries more than 25 items and all 1000 are stored
+    # Then no request carries more than 25 statements and all 1000 are stored
     assert result.accepted == 1000
     assert max(sizes) <= BATCH_WRITE_MAX
     assert sum(sizes) == 1000
@@ -100,15 +101,34 @@ def test_unprocessed_items_are_retried_until_everything_is_stored(
     assert all(0 <= s <= 2.0 for s in sleeps)
 
 
-def test_unprocessed_keys_are_retried_so_duplicates_are_still_found(
+class ThrottledStatementsClient(ClientProxy):
+    """Answers the second half of the first `failures` statement batches with ThrottlingError
+    (those statements are not executed), as DynamoDB does per statement."""
+
+    def __init__(self, client: Any, failures: int) -> None:
+        super().__init__(client)
+        self.failures = failures
+
+    def batch_execute_statement(self, Statements: list[dict[str, Any]]) -> dict[str, Any]:
+        self.calls.setdefault("batch_execute_statement", []).append(Statements)
+        if self.failures <= 0 or len(Statements) < 2:
+            return dict(self.client.batch_execute_statement(Statements=Statements))
+        self.failures -= 1
+        half = len(Statements) // 2
+        done = self.client.batch_execute_statement(Statements=Statements[:half])["Responses"]
+        throttled = {"Error": {"Code": "ThrottlingError", "Message": "slow down"}}
+        return {"Responses": [*done, *([throttled] * (len(Statements) - half))]}
+
+
+def test_throttled_statements_are_sent_again_and_duplicates_are_still_found(
     dynamodb: Any, table_name: str
 ) -> None:
     # Given 150 readings already stored
     dynamo_readings(dynamodb, table_name).put_readings(
         [reading(T0 + i, temperature=1.0) for i in range(150)]
     )
-    # And a table that leaves half the keys of the next reads unprocessed
-    flaky = UnprocessedClient(dynamodb, table_name, failures=3)
+    # And a table that throttles half the statements of the next calls
+    flaky = ThrottledStatementsClient(dynamodb, failures=3)
     repo = dynamo_readings(flaky, table_name, sleep=lambda _: None)
     # When the batch is retried with 10 new readings and other values
     result = repo.put_readings([reading(T0 + i, temperature=2.0) for i in range(160)])
@@ -119,12 +139,43 @@ def test_unprocessed_keys_are_retried_so_duplicates_are_still_found(
     assert flaky.failures == 0
 
 
+def test_two_writers_of_one_batch_at_once_store_it_once_and_count_it_once(
+    dynamodb: Any, table_name: str
+) -> None:
+    # Given two identical batches (a gateway and its retry) with different values, in flight
+    # at the same moment: every statement of the second lands between those of the first
+    first = [reading(T0 + i, temperature=1.0) for i in range(60)]
+    second = [reading(T0 + i, temperature=2.0) for i in range(60)]
+    results = []
+    with ThreadPoolExecutor(2) as pool:
+        futures = [
+            pool.submit(dynamo_readings(dynamodb, table_name).put_readings, batch)
+            for batch in (first, second)
+        ]
+        results = [f.result() for f in futures]
+    # Then each reading was stored once, by exactly one of them, and the counts say which
+    stored_values = [
+        r.temperature
+        for r in dynamo_readings(dynamodb, table_name).window("hq", "r101", T0 - 1, T0 + 1000)
+    ]
+    assert len(stored_values) == 60
+    assert sum(r.accepted for r in results) == 60
+    assert sum(r.duplicates for r in results) == 60
+    assert stored_values.count(1.0) == results[0].accepted
+    assert stored_values.count(2.0) == results[1].accepted
+
+
 class StuckClient(ClientProxy):
     """Processes no batch write at all: a table throttled for longer than the retries last."""
 
     def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
         self.calls.setdefault("batch_write_item", []).append(RequestItems)
         return {"UnprocessedItems": RequestItems}
+
+    def batch_execute_statement(self, Statements: list[dict[str, Any]]) -> dict[str, Any]:
+        self.calls.setdefault("batch_execute_statement", []).append(Statements)
+        throttled = {"Error": {"Code": "ThrottlingError", "Message": "slow down"}}
+        return {"Responses": [throttled] * len(Statements)}
 
 
 def test_a_table_that_never_processes_a_write_gives_503(dynamodb: Any, table_name: str) -> None:
@@ -133,6 +184,10 @@ def test_a_table_that_never_processes_a_write_gives_503(dynamodb: Any, table_nam
     with budget(RetryPolicy(attempts=3), None), pytest.raises(StorageUnavailableError):
         repo.batch_write([reading_item(reading(T0 + i)) for i in range(4)])
     assert len(stuck.calls["batch_write_item"]) == 3
+    # And readings the table keeps throttling statement by statement: 503, after 3 rounds
+    with budget(RetryPolicy(attempts=3), None), pytest.raises(StorageUnavailableError):
+        repo.put_readings([reading(T0 + i) for i in range(4)])
+    assert len(stuck.calls["batch_execute_statement"]) == 3
 
 
 def history(count: int, at_ms: int) -> list[dict[str, Any]]:
@@ -208,7 +263,7 @@ class ThrottledClient(ClientProxy):
 
     def __getattr__(self, name: str) -> Any:
         method = super().__getattr__(name)
-        if name not in {"query", "put_item", "batch_get_item", "batch_write_item"}:
+        if name not in {"query", "put_item", "batch_execute_statement", "batch_write_item"}:
             return method
 
         def call(**kwargs: Any) -> Any:
@@ -235,8 +290,11 @@ def test_throttled_calls_are_retried_one_by_one_and_nothing_is_counted_twice(
     again = repo.put_readings(batch)
     # Then each succeeds, every reading is stored once and the rollups count each once
     assert (first.accepted, single.accepted, again.duplicates) == (300, 1, 300)
-    assert set(throttled.throttled) == {"query", "put_item", "batch_get_item", "batch_write_item"}
+    assert set(throttled.throttled) == {"put_item", "batch_execute_statement"}
     assert len(all_stored(dynamodb, table_name)) == 301
+    # And the stream consumer's refresh (queries and batch writes) is retried the same way
+    assert repo.refresh(batch, as_of_ms=T0) > 0
+    assert {"query", "batch_write_item"} <= set(throttled.throttled)
     hours = repo.rollups("hq", "r101", Resolution.HOUR, T0 - 60 * MINUTE, T0 + 120 * MINUTE)
     assert sum(r.readings for _, r in hours) == 300
 
@@ -246,4 +304,4 @@ def test_a_call_refused_for_good_is_not_retried(dynamodb: Any, table_name: str) 
     repo = dynamo_readings(refused, table_name, sleep=lambda _: None)
     with pytest.raises(ClientError):
         repo.put_readings([reading(T0), reading(T0 + 1000)])
-    assert refused.throttled == {"batch_get_item": 1}
+    assert refused.throttled == {"batch_execute_statement": 1}

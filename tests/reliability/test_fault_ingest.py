@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from chalicelib.aws.keys import READINGS_HIGH
+from tests.streams import drain_table
 
 from .conftest import Api
 from .faults import FaultInjector
@@ -205,6 +206,10 @@ def test_faulted_ingest_stores_every_valid_reading_once(
         accepted_total += body["accepted"]
         recovered_total += recovered
         seen |= new
+    # And: the table's stream reaches the consumer under the same faults, plus outages of a few
+    # calls (a failed room is delivered again, from its first record)
+    injector.call_rate = max(call_rate, 0.05)
+    streamed = drain_table(table)
     injector.detach()
     elapsed = time.monotonic() - started
 
@@ -230,11 +235,14 @@ def test_faulted_ingest_stores_every_valid_reading_once(
                 "fault_rate_per_attempt": rate,
                 "fault_rate_per_call": call_rate,
                 "app_attempts_per_call": int(attempts),
+                "stream_records": streamed.records,
+                "stream_batches_delivered_again": streamed.replays,
                 "elapsed_s": round(elapsed, 1),
             }
         )
     )
     assert injector.total > 0, "no fault was injected"
+    assert streamed.replays > 0, "the stream consumer never failed: nothing was replayed"
     if call_rate > 0:
         assert statuses[503] > 0, "the faults never reached a client"
     assert (lost, stray, double_counted) == (0, 0, 0)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from chalicelib import wiring
+from tests.streams import drain_table
 
 from .conftest import _all_items_sorted_once, fast_moto
 from .faults import ErrorShape, FaultInjector
@@ -178,6 +179,9 @@ def test_faulted_file_and_message_ingest_stores_every_valid_reading_once(
     # When: the queue is fed to the ingest handler, failed messages redelivered, until it is empty
     try:
         poller.drain()
+        # And the table's stream reaches the consumer under the same faults (plus outages)
+        injectors["dynamodb"].call_rate = max(injectors["dynamodb"].call_rate, 0.05)
+        streamed = drain_table(aws.table)
     finally:
         for injector in injectors.values():
             injector.detach()
@@ -202,6 +206,8 @@ def test_faulted_file_and_message_ingest_stores_every_valid_reading_once(
         "continuations_needed": sum(r["segments"] - 1 for r in reports.values()),
         "messages_failed_and_redelivered": poller.failed,
         "most_receives_of_one_message": max(poller.receives.values()),
+        "stream_records": streamed.records,
+        "stream_batches_delivered_again": streamed.replays,
         "faults_injected": {s: i.total for s, i in injectors.items()},
         "faults_by_kind": {s: dict(i.injected) for s, i in injectors.items()},
         "elapsed_s": round(elapsed, 1),
@@ -209,6 +215,7 @@ def test_faulted_file_and_message_ingest_stores_every_valid_reading_once(
     print("\nfault queue ingest: " + json.dumps(figures))
     assert all(i.total > 0 for i in injectors.values()), "a client was never faulted"
     assert poller.failed > 0, "no message ever failed: the faults never reached the handler"
+    assert streamed.replays > 0, "the stream consumer never failed: nothing was replayed"
     assert (lost, stray) == (0, 0)
     assert not changed_values(stored, workload.values)
 

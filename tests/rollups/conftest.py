@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 
 from chalicelib import wiring
+from chalicelib.aws.streams import table_changes
+from chalicelib.domain.models import TableChange
 from chalicelib.domain.registry import Building, Room
+from infra.streams import StreamReader, streams_client
 from infra.tables import create_table
 from tests.fakes import InMemoryReadingRepository
 
@@ -62,6 +65,8 @@ def repo(request: pytest.FixtureRequest) -> Any:
     return Registering(
         dynamo_readings(client, settings.table_name, sleep=lambda _: None),
         DynamoRegistryRepository(dynamo_table(client, settings.table_name)),
+        client,
+        settings.table_name,
     )
 
 
@@ -72,8 +77,13 @@ class Registering:
     that hold readings, which the services make the same set.)
     """
 
-    def __init__(self, repo: Any, registry: Any) -> None:
+    def __init__(self, repo: Any, registry: Any, client: Any, table: str) -> None:
         self._repo, self._registry = repo, registry
+        self._stream = StreamReader(client, streams_client(), table)
+
+    def take_changes(self) -> list[TableChange]:
+        """The table's stream records since the last call (moto's stream, in-process)."""
+        return table_changes(self._stream.read(10_000))
 
     def put_readings(self, readings: Any, **options: Any) -> Any:
         for building, room in sorted({(r.building, r.room) for r in readings}):

@@ -16,6 +16,7 @@ from chalicelib import wiring
 from chalicelib.domain.access import Scope
 from chalicelib.services import registry
 from infra.cli.keys import bootstrap_key
+from tests.streams import drain_table
 
 BASE = "2026-11-25T10:00:00Z"
 
@@ -68,6 +69,8 @@ def seed(client: Client) -> None:
     ] + [{"building": "b1", "room": "r2", "timestamp": "2026-11-25T10:05:00Z", "temperature": 30.0}]
     response = post(client, "/readings", {"readings": readings})
     assert response.status_code == 201, response.json_body
+    # The table's stream brings them to the rollups (the "rollups" handler, as in Lambda)
+    assert drain_table(wiring.get_settings().table_name).records >= len(readings)
 
 
 def test_series_lists_every_bucket_including_empty_ones(client: Client) -> None:

@@ -13,6 +13,7 @@ from chalicelib.domain.models import Reading
 from chalicelib.domain.reports import ReportSpec, ReportStatus
 from chalicelib.services import reports as service
 from tests.fakes import InMemoryQueue, InMemoryReadingRepository, InMemoryReportRepository
+from tests.streams import consume
 
 DAY = 86_400_000
 SPEC = ReportSpec(building="b1", from_ms=T0 - T0 % DAY, to_ms=T0 - T0 % DAY + DAY)
@@ -100,6 +101,7 @@ def test_report_rooms_and_building_match_their_readings() -> None:
             for i, (room, t) in enumerate([("r1", 20.0), ("r1", 22.0), ("r2", 30.0)])
         ]
     )
+    consume(repo)
     built, text = service.build_report(repo, SPEC)
     result = built.model_dump(mode="json", by_alias=True)
     r1, r2 = (r["metrics"]["temperature"] for r in result["rooms"])

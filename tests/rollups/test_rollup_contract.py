@@ -13,10 +13,11 @@ import pytest
 from rollup_reference import MINUTE, T0, expected, random_readings, stored
 
 from chalicelib.domain.models import Metric, Reading
-from chalicelib.domain.rollups import HOUR_MS, Resolution, Rollup, RollupLedger
-from chalicelib.services import analytics
+from chalicelib.domain.rollups import HOUR_MS, Resolution, Rollup
+from chalicelib.services import analytics, rollups
 from tests.factories import dump
 from tests.fakes import InMemoryReadingRepository
+from tests.streams import consume
 
 HOUR = HOUR_MS
 
@@ -28,8 +29,11 @@ def write_messily(repo: Any, readings: list[Reading], rng: random.Random) -> lis
     batches = [shuffled[i : i + rng.randint(1, 40)] for i in range(0, len(shuffled), 40)]
     retried = rng.sample(batches, k=max(1, len(batches) // 4))
     sent = batches + retried
-    for batch in sent:
+    for number, batch in enumerate(sent):
         repo.put_readings(batch)
+        if number % 3 == 2:
+            consume(repo)  # the stream delivers in batches of its own
+    consume(repo)
     return sent
 
 
@@ -102,12 +106,14 @@ def test_duplicates_and_retries_never_change_a_rollup(repo: Any) -> None:
     rng = random.Random(3)
     readings = random_readings(rng, 120, span_ms=2 * HOUR)
     repo.put_readings(readings)
+    consume(repo)
     before = repo.rollups("b1", "r1", Resolution.HOUR, T0 - HOUR, T0 + 3 * HOUR)
     # When the same readings come again, alone and in other batches, with other values
     altered = [replace(r, temperature=99.0) for r in readings[:50]]
     repo.put_readings(readings[::-1])
     repo.put_readings(altered)
     repo.put_readings(readings[:1])
+    assert consume(repo).readings == 0  # nothing new was stored, nothing reaches the rollups
     # Then the hour rollups are the same
     after = repo.rollups("b1", "r1", Resolution.HOUR, T0 - HOUR, T0 + 3 * HOUR)
     assert after == before
@@ -118,7 +124,9 @@ def test_a_reading_hours_late_lands_in_its_own_minute_and_hour(repo: Any) -> Non
     on_time = Reading(building="b1", room="r1", sensor_id="s", ts_ms=T0 + 5 * HOUR, temperature=20)
     late = Reading(building="b1", room="r1", sensor_id="s", ts_ms=T0 + 61_500, temperature=30)
     repo.put_readings([on_time])
+    consume(repo)
     repo.put_readings([late])
+    consume(repo)
     minutes = repo.rollups("b1", "r1", Resolution.MINUTE, T0, T0 + 6 * HOUR)
     assert [start for start, _ in minutes] == [T0 + MINUTE, T0 + 5 * HOUR]
     hours = repo.rollups("b1", "r1", Resolution.HOUR, T0 - HOUR, T0 + 6 * HOUR)
@@ -135,6 +143,7 @@ def test_hour_rollup_keeps_each_whole_minute_mean(repo: Any) -> None:
         for i, t in enumerate([18.0, 19.0, 20.0, 26.0, 26.0, 26.0])
     ]
     repo.put_readings(readings)
+    consume(repo)
     got = dump(
         analytics.room_stats(
             repo,
@@ -171,6 +180,7 @@ def test_building_average_weighs_readings_and_also_gives_the_mean_of_rooms(repo:
     repo.put_readings(
         [at("r1", 10, 20.0), at("r1", 20, 20.0), at("r1", 30, 20.0), at("r2", 40, 24.0)]
     )
+    consume(repo)
     got = dump(
         analytics.building_average(
             repo, "b1", metric=Metric.TEMPERATURE, minutes=15, at_ms=T0 + 600_000
@@ -184,6 +194,7 @@ def test_building_average_weighs_readings_and_also_gives_the_mean_of_rooms(repo:
 
 def test_rollup_copy_is_independent_of_the_store(repo: Any) -> None:
     repo.put_readings([Reading(building="b1", room="r1", sensor_id="s", ts_ms=T0, temperature=20)])
+    consume(repo)
     ((_, first),) = repo.rollups("b1", "r1", Resolution.MINUTE, T0, T0 + MINUTE)
     first.merge(
         Rollup.of_readings(
@@ -196,65 +207,38 @@ def test_rollup_copy_is_independent_of_the_store(repo: Any) -> None:
 
 
 @pytest.mark.parametrize("seed", [4, 5])
-def test_a_bulk_load_with_deferred_rollups_ends_with_the_rollups_of_live_writes(
+def test_stream_batches_replayed_or_split_anywhere_end_with_the_same_rollups(
     repo: Any, seed: int
 ) -> None:
-    # Given readings already stored (rollups current), sparse enough to leave gaps in hours
+    # Given readings stored in messy batches, and the stream records they made
     rng = random.Random(seed)
-    live = random_readings(rng, 60, rooms=("r1", "r2"), span_ms=5 * HOUR)
-    repo.put_readings(live)
-    # When a bulk load adds readings to the same hours (some of them repeats), in messy batches,
-    # with its rollups deferred to one refresh
-    bulk = random_readings(rng, 300, rooms=("r1", "r2"), span_ms=5 * HOUR) + live[:15]
-    rng.shuffle(bulk)
-    ledger = RollupLedger()
-    for i in range(0, len(bulk), 37):
-        repo.put_readings(bulk[i : i + 37], deferred=ledger)
-    repo.refresh_rollups(ledger)
-    # Then every minute and hour rollup is what writing them one batch at a time gives
+    readings = random_readings(rng, 300, rooms=("r1", "r2"), span_ms=5 * HOUR)
+    for i in range(0, len(readings), 37):
+        repo.put_readings(readings[i : i + 37])
+    changes = repo.take_changes()
+    assert len(changes) >= len(stored([readings]))
+    # When the consumer folds them split at random points (bisected batches), then a replay
+    cut = sorted(rng.sample(range(1, len(changes)), k=4))
+    for start, end in zip([0, *cut], [*cut, len(changes)], strict=True):
+        rollups.fold(repo, changes[start:end])
+    replay = rollups.fold(repo, changes)
+    # Then every rollup is what one batch gives, and the replay wrote nothing
     reference = InMemoryReadingRepository()
-    reference.put_readings(live)
-    reference.put_readings(bulk)
-    assert not ledger
+    reference.put_readings(readings)
+    consume(reference)
+    assert replay.rollups_written == 0
     for room in ("r1", "r2"):
         for resolution in Resolution:
             window = ("b1", room, resolution, T0 - 2 * HOUR, T0 + 8 * HOUR)
             assert repo.rollups(*window) == reference.rollups(*window)
-    truth = stored([live, bulk])
-    got = dump(
-        analytics.room_stats(
-            repo, "b1", "r1", metric=Metric.TEMPERATURE, from_ms=T0 - HOUR, to_ms=T0 + 7 * HOUR
-        )
-    )
-    assert_matches(got, expected(truth, "r1", Metric.TEMPERATURE, T0 - HOUR, T0 + 7 * HOUR))
 
 
-def test_a_bulk_load_repeating_its_own_readings_across_refreshes_counts_each_once(
-    repo: Any,
-) -> None:
-    # Given an empty room and a load in time order that repeats some of its own readings (with
-    # other values), before and after a refresh in the middle
-    first = [
-        Reading(building="b1", room="r1", sensor_id="s", ts_ms=T0 + i * 20_000, temperature=20.0)
-        for i in range(90)
-    ]
-    second = [replace(r, ts_ms=r.ts_ms + 90 * 20_000) for r in first]
-    ledger = RollupLedger()
-    results = [repo.put_readings(first[:60], deferred=ledger)]
-    results.append(
-        repo.put_readings([*first[50:], replace(first[0], temperature=99.0)], deferred=ledger)
-    )
-    repo.refresh_rollups(ledger)
-    results.append(
-        repo.put_readings([replace(first[70], temperature=99.0), *second], deferred=ledger)
-    )
-    repo.refresh_rollups(ledger)
-    # Then each reading was stored once, with its first value
-    assert [(r.accepted, r.duplicates) for r in results] == [(60, 0), (30, 11), (90, 1)]
-    stored_now = repo.window("b1", "r1", T0 - 1, T0 + HOUR)
-    assert len(stored_now) == 180 and {r.temperature for r in stored_now} == {20.0}
-    # And the rollups count each once
-    hours = repo.rollups("b1", "r1", Resolution.HOUR, T0 - HOUR, T0 + 2 * HOUR)
-    assert sum(r.readings for _, r in hours) == 180
-    minutes = repo.rollups("b1", "r1", Resolution.MINUTE, T0 - HOUR, T0 + 2 * HOUR)
-    assert [r.readings for _, r in minutes] == [3] * 60
+def test_rollups_say_until_when_they_hold_every_reading(repo: Any) -> None:
+    # Given a room whose rollups were never refreshed
+    assert repo.freshness("b1", "r1") is None
+    # When its readings are folded with the stream batch's newest write time
+    repo.put_readings([Reading(building="b1", room="r1", sensor_id="s", ts_ms=T0, temperature=20)])
+    changes = repo.take_changes()
+    rollups.fold(repo, [replace(c, written_ms=T0 + 5_000) for c in changes])
+    # Then the room's rollups say so
+    assert repo.freshness("b1", "r1") == T0 + 5_000

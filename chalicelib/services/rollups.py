@@ -1,0 +1,65 @@
+"""The table's stream consumer: rollups (and, later, everything else derived from new readings)
+follow the readings every ingest path wrote.
+
+A stream batch is folded room by room: the room's readings go to RollupRepository.refresh, which
+recomputes the minutes and hours they touch from what is stored, so a replayed, retried or
+bisected batch never skews an aggregate. A room that fails (a busy table, a bug) is reported by
+the sequence number of its first record: the stream delivers that record and every later one
+again (rooms already done recompute to the same values and write nothing); what keeps failing
+goes to the failure destination of the event source mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from chalicelib import observability
+from chalicelib.domain.models import TableChange
+from chalicelib.ports import RollupRepository
+
+
+@dataclass(slots=True)
+class FoldOutcome:
+    """What one stream batch did."""
+
+    readings: int = 0
+    rooms: int = 0
+    rollups_written: int = 0
+    failed_from: str | None = None  # the stream position to deliver again from
+    failed_rooms: list[tuple[str, str]] = field(default_factory=list)
+
+
+def fold(rollups: RollupRepository, changes: Sequence[TableChange]) -> FoldOutcome:
+    """Bring the rollups of every room with new readings in `changes` up to date."""
+    outcome = FoldOutcome()
+    rooms: dict[tuple[str, str], list[TableChange]] = {}
+    for change in changes:
+        if change.reading is not None:
+            rooms.setdefault((change.reading.building, change.reading.room), []).append(change)
+    if not rooms:
+        return outcome
+    # Every record of the batch is at or before the newest one: its rooms' rollups hold what
+    # was written until then once they are refreshed (a room's records come in order).
+    as_of = max(c.written_ms for c in changes)
+    for place, room_changes in rooms.items():
+        readings = [c.reading for c in room_changes if c.reading is not None]
+        try:
+            outcome.rollups_written += rollups.refresh(readings, as_of_ms=as_of)
+        except Exception as exc:  # this room is delivered again; the others go on
+            observability.logger().warning(
+                "rollup refresh failed", building=place[0], room=place[1], error=repr(exc)[:300]
+            )
+            outcome.failed_rooms.append(place)
+            first = room_changes[0].sequence
+            if outcome.failed_from is None or _before(first, outcome.failed_from):
+                outcome.failed_from = first
+            continue
+        outcome.readings += len(readings)
+        outcome.rooms += 1
+    return outcome
+
+
+def _before(a: str, b: str) -> bool:
+    # Stream sequence numbers are decimal strings of varying length.
+    return (len(a), a) < (len(b), b)
