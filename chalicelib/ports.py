@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chalicelib.domain.access import ApiKey
-from chalicelib.domain.models import Position, Reading, WriteResult
+from chalicelib.domain.models import Metric, Position, Reading, WriteResult
 from chalicelib.domain.registry import Building, Page, Room, Sensor, Tenant
 from chalicelib.domain.reports import Report
 from chalicelib.domain.rollups import Resolution, Rollup
@@ -25,8 +25,11 @@ class ReadingRepository(Protocol):
         """
         ...
 
-    def window(self, building: str, room: str, after_ms: int, until_ms: int) -> list[Reading]:
-        """The room's readings with after_ms < ts <= until_ms, in time order."""
+    def window(
+        self, building: str, room: str, after_ms: int, until_ms: int, metric: Metric | None = None
+    ) -> list[Reading]:
+        """The room's readings with after_ms < ts <= until_ms, in time order; with `metric`,
+        only that metric's value is read (the others come back None)."""
         ...
 
     def latest(self, building: str, room: str) -> Reading | None:

@@ -38,6 +38,18 @@ def streams_client(endpoint: str | None = None) -> Any:
     )
 
 
+def passes_filter(record: dict[str, Any]) -> bool:
+    """Whether the event source mapping's filter (infra/template.READING_INSERTS: new readings
+    only) lets the record through to the handler."""
+    from infra.template import READING_INSERTS
+
+    if record.get("eventName") not in READING_INSERTS["eventName"]:
+        return False
+    sk = record.get("dynamodb", {}).get("Keys", {}).get("sk", {}).get("S", "")
+    prefixes = READING_INSERTS["dynamodb"]["Keys"]["sk"]["S"]
+    return any(sk.startswith(p["prefix"]) for p in prefixes)
+
+
 def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     """A GetRecords record in the shape Lambda hands a DynamoDB stream handler."""
     change = dict(record["dynamodb"])
@@ -87,7 +99,9 @@ class StreamReader:
                 continue
             answer = self.streams.get_records(ShardIterator=iterator, Limit=limit - len(records))
             self._iterators[shard_id] = answer.get("NextShardIterator")
-            records.extend(lambda_record(r, arn) for r in answer.get("Records", []))
+            records.extend(
+                lambda_record(r, arn) for r in answer.get("Records", []) if passes_filter(r)
+            )
         return records
 
 

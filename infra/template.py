@@ -56,6 +56,10 @@ def _arn(logical_id: str) -> Json:
     return {"Fn::GetAtt": [logical_id, "Arn"]}
 
 
+def _arn_of(logical_id: str, attribute: str) -> Json:
+    return {"Fn::GetAtt": [logical_id, attribute]}
+
+
 def table_resource(stage: str) -> Json:
     """The DynamoDB table, its keys and index copied from infra/table.json (the one definition)."""
     definition = table_definition()
@@ -232,12 +236,21 @@ def infra_template(stage: str) -> Json:
             visibility=numbers.queue_visibility_s(numbers.reports),
             dlq="ReportsDeadLetterQueue",
         ),
+        # The on-failure destination of the table stream's consumer (records it gave up on).
+        "StreamFailuresQueue": _queue("roomtemp-stream-failures-${Stage}", visibility=30, dlq=None),
         **_bucket_resources(),
         "AlarmTopic": {
             "Type": "AWS::SNS::Topic",
             "Properties": {"TopicName": _sub("roomtemp-alarms-${Stage}")},
         },
     }
+    resources["StreamFailuresQueueDepthAlarm"] = _alarm(
+        "The table stream's consumer gave up on records (rollups may miss readings)",
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        {"QueueName": {"Fn::GetAtt": ["StreamFailuresQueue", "QueueName"]}},
+        Statistic="Maximum",
+    )
     for queue in ("Ingest", "Reports"):
         resources[f"{queue}DeadLetterQueueDepthAlarm"] = _alarm(
             f"Messages are waiting in the {queue.lower()} dead-letter queue",
@@ -269,6 +282,8 @@ def infra_template(stage: str) -> Json:
         "ReportsQueueUrl": _ref("ReportsQueue"),
         "ReportsQueueArn": _arn("ReportsQueue"),
         "ReportsDeadLetterQueueUrl": _ref("ReportsDeadLetterQueue"),
+        "StreamFailuresQueueUrl": _ref("StreamFailuresQueue"),
+        "TableStreamArn": _arn_of("Table", "StreamArn"),
         "AlarmTopicArn": _ref("AlarmTopic"),
     }
     return {
@@ -373,9 +388,78 @@ def merge_template(stage: str, app: Any = None) -> Json:
                 },
             }
         }
+    for name, function, event in stream_sources(app) if app is not None else []:
+        stream = numbers.stream
+        resources[function] = {
+            "Properties": {
+                "FunctionName": f"{functions}-{name}",
+                "Events": {event: {"Properties": stream_event_source(stream)}},
+            }
+        }
+        resources[f"{function}IteratorAgeAlarm"] = _alarm(
+            "The table stream's consumer falls behind (its records wait longer than they should)",
+            "AWS/Lambda",
+            "IteratorAge",
+            {"FunctionName": _ref(function)},
+            Statistic="Maximum",
+            # Past its batching window, records should not wait more than a few minutes.
+            Threshold=(stream.window_s + 300) * 1000,
+        )
+        resources[f"{function}ErrorsAlarm"] = _alarm(
+            "The table stream's consumer raised (its batches are retried, then dead-lettered)",
+            "AWS/Lambda",
+            "Errors",
+            {"FunctionName": _ref(function)},
+        )
     template["Globals"] = {"Function": {"Environment": {"Variables": function_environment()}}}
     template["Outputs"]["ApiErrorsAlarmName"] = {"Value": _ref("ApiHandlerErrorsAlarm")}
     return template
+
+
+def stream_event_source(stream: operations.Stream) -> Json:
+    """The table stream's event source mapping (SAM DynamoDB event) of a stage."""
+    return {
+        # Chalice writes the decorator's placeholder ARN here: the stage's table's stream.
+        "Stream": _arn_of("Table", "StreamArn"),
+        "BatchSize": stream.batch_size,
+        "MaximumBatchingWindowInSeconds": stream.window_s,
+        "StartingPosition": "TRIM_HORIZON",
+        # The handler reports the first record of a room that failed: only from there on again.
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "BisectBatchOnFunctionError": True,
+        "MaximumRetryAttempts": stream.retry_attempts,
+        "MaximumRecordAgeInSeconds": stream.max_record_age_s,
+        "DestinationConfig": {
+            "OnFailure": {"Type": "SQS", "Destination": _arn("StreamFailuresQueue")}
+        },
+        # Only new readings reach the consumer: its own rollup writes, registry items and TTL
+        # removals are filtered out before Lambda is invoked (reading sort keys start with the
+        # year's first digit; other items' do not).
+        "FilterCriteria": {"Filters": [{"Pattern": json.dumps(READING_INSERTS)}]},
+    }
+
+
+# A reading's sort key starts with its fixed-width timestamp (years 2000-9999).
+READING_INSERTS = {
+    "eventName": ["INSERT"],
+    "dynamodb": {"Keys": {"sk": {"S": [{"prefix": str(d)} for d in range(2, 10)]}}},
+}
+
+
+def stream_sources(app: Any) -> list[tuple[str, str, str]]:
+    """(name, function logical id, event logical id) of the table-stream handlers."""
+    from chalice.app import DynamoDBEventConfig
+    from chalice.utils import to_cfn_resource_name
+
+    return [
+        (
+            source.name,
+            to_cfn_resource_name(source.name),
+            to_cfn_resource_name(f"{source.name}-dynamodb-event-source"),
+        )
+        for source in app.event_sources
+        if isinstance(source, DynamoDBEventConfig)
+    ]
 
 
 def policy_document(stage: str) -> Json:
@@ -411,6 +495,17 @@ def policy_document(stage: str) -> Json:
                 "Effect": "Allow",
                 "Action": ["dynamodb:Query"],
                 "Resource": [f"{table}/index/*"],
+            },
+            {
+                "Sid": "TableStream",  # the event source mapping reads it as the consumer's role
+                "Effect": "Allow",
+                "Action": [
+                    "dynamodb:DescribeStream",
+                    "dynamodb:GetRecords",
+                    "dynamodb:GetShardIterator",
+                    "dynamodb:ListStreams",
+                ],
+                "Resource": [f"{table}/stream/*"],
             },
             {
                 "Sid": "BucketObjects",
@@ -452,7 +547,7 @@ def policy_document(stage: str) -> Json:
                 "Sid": "DeadLetterQueues",
                 "Effect": "Allow",
                 "Action": ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage"],
-                "Resource": [queue("ingest_dlq"), queue("reports_dlq")],
+                "Resource": [queue("ingest_dlq"), queue("reports_dlq"), queue("stream_failures")],
             },
             {
                 "Sid": "Logs",

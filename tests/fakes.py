@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chalicelib.domain.access import ApiKey
-from chalicelib.domain.models import Position, Reading, TableChange, WriteResult
+from chalicelib.domain.models import Metric, Position, Reading, TableChange, WriteResult
 from chalicelib.domain.registry import Building, Page, Room, Sensor, Tenant
 from chalicelib.domain.reports import Report, ReportStatus
 from chalicelib.domain.rollups import (
@@ -125,7 +125,9 @@ class InMemoryReadingRepository:
         """The building's rooms that have readings."""
         return sorted(self._rooms.get(building, ()))
 
-    def window(self, building: str, room: str, after_ms: int, until_ms: int) -> list[Reading]:
+    def window(
+        self, building: str, room: str, after_ms: int, until_ms: int, metric: Metric | None = None
+    ) -> list[Reading]:
         """Readings with after_ms < ts <= until_ms."""
         keys = self._sorted_keys(building, room)
         items = self._items.get((building, room), {})

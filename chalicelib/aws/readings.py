@@ -11,7 +11,7 @@ from chalicelib.aws import keys
 from chalicelib.aws.dynamo import DynamoTable, Item
 from chalicelib.aws.items import item_reading, key_tuple, reading_item, reading_key
 from chalicelib.aws.rollups import DynamoRollups
-from chalicelib.domain.models import Position, Reading, WriteResult
+from chalicelib.domain.models import Metric, Position, Reading, WriteResult
 from chalicelib.domain.rollups import Resolution, Rollup
 
 
@@ -69,9 +69,16 @@ class DynamoReadingRepository:
 
     # -- reads ----------------------------------------------------------------------------
 
-    def window(self, building: str, room: str, after_ms: int, until_ms: int) -> list[Reading]:
-        """Readings with after_ms < ts <= until_ms: one Query that reads only the window."""
+    def window(
+        self, building: str, room: str, after_ms: int, until_ms: int, metric: Metric | None = None
+    ) -> list[Reading]:
+        """Readings with after_ms < ts <= until_ms: one Query that reads only the window (and,
+        with `metric`, only the keys and that metric of each reading)."""
         low, high = keys.window_bounds(after_ms, until_ms)
+        options: dict[str, Any] = {}
+        if metric is not None:
+            options["ProjectionExpression"] = "pk, sk, #m"
+            options["ExpressionAttributeNames"] = {"#m": metric.value}
         items = self._table.query(
             KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
             ExpressionAttributeValues={
@@ -79,6 +86,7 @@ class DynamoReadingRepository:
                 ":low": {"S": low},
                 ":high": {"S": high},
             },
+            **options,
         )
         return [item_reading(i) for i in items]
 

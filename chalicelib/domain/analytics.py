@@ -280,6 +280,13 @@ class BuildingSummary(Answer):
         )
 
 
+AS_OF = (
+    "the rollups behind this answer hold every reading written until this instant (readings "
+    "written later reach them through the table's stream within seconds to minutes); "
+    "null: none yet"
+)
+
+
 class Heading(Answer):
     """What every series and statistics answer starts with: the metric, unit and period."""
 
@@ -287,6 +294,7 @@ class Heading(Answer):
     unit: str
     from_: Timestamp = Field(alias="from")
     to: Timestamp
+    as_of: Timestamp | None = Field(description=AS_OF)
 
 
 class Series(Heading):
@@ -309,6 +317,7 @@ class RoomRowStats(PeriodStats):
     """One room's statistics in a building's answer."""
 
     room: str
+    as_of: Timestamp | None = Field(description=AS_OF)
 
 
 class BuildingStats(Heading):
@@ -323,6 +332,7 @@ class RoomWindow(Answer):
     """One room's readings in a building's average window."""
 
     room: str
+    as_of: Timestamp | None = Field(description=AS_OF)
     count: int
     average: float | None
     min: float | None
@@ -337,6 +347,7 @@ class BuildingAverage(Answer):
     unit: str
     window_start: Timestamp
     window_end: Timestamp
+    as_of: Timestamp | None = Field(description=AS_OF + " (the least of its rooms')")
     count: int
     average_by_readings: float | None = Field(description="every reading weighs the same")
     average_of_rooms: float | None = Field(description="the plain mean of the room averages")
@@ -344,3 +355,12 @@ class BuildingAverage(Answer):
     min: float | None
     max: float | None
     rooms: list[RoomWindow]
+
+
+def least_as_of(values: Iterable[int | None]) -> int | None:
+    """The as_of of an answer built from several rooms' rollups: the least of theirs (a room
+    without rollups yet has none, and makes the answer's none)."""
+    found = list(values)
+    if not found or any(v is None for v in found):
+        return None
+    return min(v for v in found if v is not None)

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.domain.analytics import (
+    AS_OF,
     Answer,
     Band,
     Bucket,
@@ -81,6 +82,7 @@ class RoomReport(Answer):
     """One room of a report."""
 
     room: str
+    as_of: Timestamp | None = Field(description=AS_OF)
     metrics: dict[Metric, MetricReport]
 
 
@@ -97,6 +99,7 @@ class ReportResult(Answer):
     from_: Timestamp = Field(alias="from")
     to: Timestamp
     unit: TemperatureUnit
+    as_of: Timestamp | None = Field(description=AS_OF + " (the least of its rooms')")
     rooms: list[RoomReport]
     building_stats: dict[Metric, BuildingMetricReport]
     notes: dict[str, str]

@@ -27,6 +27,7 @@ from chalicelib.domain.analytics import (
     Series,
     check_period,
     check_window,
+    least_as_of,
     plan,
     series_edges,
 )
@@ -87,6 +88,7 @@ def room_series(
         unit=shown.unit_name,
         from_=from_ms,
         to=to_ms,
+        as_of=repo.freshness(building, room),
         interval=interval,
         buckets=[
             Bucket.of(s, b.metric(metric), shown) for s, b in zip(starts, buckets, strict=True)
@@ -117,6 +119,7 @@ def room_stats(
         unit=shown.unit_name,
         from_=from_ms,
         to=to_ms,
+        as_of=repo.freshness(building, room),
         **stats.model_dump(),
     )
 
@@ -137,19 +140,25 @@ def building_stats(
     per_room = {
         room: collect(repo, building, room, [from_ms, to_ms])[0] for room in repo.rooms_of(building)
     }
+    fresh = {room: repo.freshness(building, room) for room in per_room}
     return BuildingStats(
         building=building,
         metric=metric,
         unit=shown.unit_name,
         from_=from_ms,
         to=to_ms,
+        as_of=least_as_of(fresh.values()),
         building_stats=BuildingSummary.of(
             ((r.metric(metric), r.minute_means.get(metric, ())) for r in per_room.values()),
             shown,
             band,
         ),
         rooms=[
-            RoomRowStats(room=room, **period_stats(rollup, metric, shown, band).model_dump())
+            RoomRowStats(
+                room=room,
+                as_of=fresh[room],
+                **period_stats(rollup, metric, shown, band).model_dump(),
+            )
             for room, rollup in per_room.items()
         ],
     )
@@ -173,7 +182,9 @@ def building_average(
     rows = []
     total = Aggregate()
     means: list[float] = []
+    fresh: list[int | None] = []
     for room in repo.rooms_of(building):
+        fresh.append(repo.freshness(building, room))
         agg = collect(repo, building, room, edges)[0].metric(metric)
         total.merge(agg)
         if agg.mean is not None:
@@ -181,7 +192,12 @@ def building_average(
         bucket = Bucket.of(start_ms, agg, shown)
         rows.append(
             RoomWindow(
-                room=room, count=agg.count, average=bucket.average, min=bucket.min, max=bucket.max
+                room=room,
+                as_of=fresh[-1],
+                count=agg.count,
+                average=bucket.average,
+                min=bucket.min,
+                max=bucket.max,
             )
         )
     overall = Bucket.of(start_ms, total, shown)
@@ -191,6 +207,7 @@ def building_average(
         unit=shown.unit_name,
         window_start=start_ms,
         window_end=at_ms,
+        as_of=least_as_of(fresh),
         count=total.count,
         average_by_readings=overall.average,
         average_of_rooms=shown.value(math.fsum(means) / len(means) if means else None),

@@ -89,7 +89,7 @@ def window_average(
     """Average, min and max of one metric of a room over the window (at - minutes, at]."""
     check_window(minutes)
     start_ms = at_ms - minutes * 60_000
-    readings = repo.window(building, room, start_ms, at_ms)
+    readings = repo.window(building, room, start_ms, at_ms, metric)
     count, mean, low, high = summarize(readings, metric, unit)
     return WindowStats(
         building=building,

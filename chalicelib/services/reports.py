@@ -18,6 +18,7 @@ from chalicelib.domain.analytics import (
     BuildingSummary,
     Interval,
     Presentation,
+    least_as_of,
     series_edges,
 )
 from chalicelib.domain.errors import NotFoundError, StorageUnavailableError
@@ -145,6 +146,7 @@ def build_report(repo: RollupRepository, spec: ReportSpec) -> tuple[ReportResult
         for index, bucket in enumerate(buckets):
             daily_totals[index].merge(bucket)
     shown = {metric: Presentation(metric, spec.unit) for metric in spec.metrics}
+    fresh = {room: repo.freshness(spec.building, room) for room in days}
 
     def daily(buckets: list[Rollup], metric: Metric) -> list[Bucket]:
         return [
@@ -157,9 +159,11 @@ def build_report(repo: RollupRepository, spec: ReportSpec) -> tuple[ReportResult
         from_=spec.from_ms,
         to=spec.to_ms,
         unit=spec.unit,
+        as_of=least_as_of(fresh.values()),
         rooms=[
             RoomReport(
                 room=room,
+                as_of=fresh[room],
                 metrics={
                     metric: MetricReport(
                         **period_stats(

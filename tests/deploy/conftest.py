@@ -62,7 +62,9 @@ def build_package(out: Path, stage: str = "dev") -> subprocess.CompletedProcess[
 @pytest.fixture(scope="session")
 def package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Package]:
     """The dev package, built once per test run (xdist workers wait for the first one's build)."""
-    shared = tmp_path_factory.getbasetemp().parent  # the same directory for every worker
+    # One directory for every xdist worker of this run (never a build of an earlier run)
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     out = shared / "deploy-package"
     with open(shared / "deploy-package.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from infra.local import FAKE_CREDENTIALS, Emulator, free_port
+from infra import operations
 from infra.package import summarize
 from infra.tables import create_table
 from infra.template import infra_template, resource_names
@@ -62,6 +63,36 @@ def test_packaged_template_holds_the_infra_and_wires_the_functions(package: Pack
     function = resources["APIHandler"]["Properties"]
     assert function["FunctionName"] == "roomtemp-dev"
     assert function["Handler"] == "app.app"
+
+
+def test_the_stream_consumer_reads_the_tables_stream_with_a_failure_destination(
+    package: Package,
+) -> None:
+    resources = package.template()["Resources"]
+    assert resources["Table"]["Properties"]["StreamSpecification"] == {
+        "StreamViewType": "NEW_IMAGE"
+    }
+    function = resources["Rollups"]["Properties"]
+    assert function["FunctionName"] == "roomtemp-dev-rollups"
+    (source,) = function["Events"].values()
+    events = source["Properties"]
+    assert source["Type"] == "DynamoDB"
+    assert events["Stream"] == {"Fn::GetAtt": ["Table", "StreamArn"]}
+    assert events["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert events["BisectBatchOnFunctionError"] is True
+    assert events["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["StreamFailuresQueue", "Arn"]
+    }
+    stage = operations.STAGES["dev"].stream
+    assert (events["BatchSize"], events["MaximumBatchingWindowInSeconds"]) == (
+        stage.batch_size,
+        stage.window_s,
+    )
+    # Only new readings reach it: its own rollup writes would wake it for nothing
+    pattern = json.loads(events["FilterCriteria"]["Filters"][0]["Pattern"])
+    assert pattern["eventName"] == ["INSERT"]
+    for alarm in ("RollupsIteratorAgeAlarm", "RollupsErrorsAlarm", "StreamFailuresQueueDepthAlarm"):
+        assert resources[alarm]["Type"] == "AWS::CloudWatch::Alarm"
 
 
 def test_package_zip_fits_lambda_and_leaves_out_what_lambda_provides(package: Package) -> None:

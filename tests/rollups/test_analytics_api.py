@@ -275,3 +275,30 @@ def test_bad_report_requests_are_rejected(client: Client, body: Any, status: int
 
 def test_an_unknown_report_is_404(client: Client) -> None:
     assert client.http.get("/reports/nope").status_code == 404
+
+
+def test_rollup_answers_say_how_fresh_they_are_and_match_the_raw_once_consumed(
+    client: Client,
+) -> None:
+    # Given a reading just stored, not yet through the table's stream
+    body = {"building": "b1", "room": "r1", "timestamp": BASE, "temperature": 21.0}
+    assert post(client, "/readings", body).status_code == 201
+    period = "from=2026-11-25T10:00:00Z&to=2026-11-25T11:00:00Z"
+    before = client.http.get(f"/buildings/b1/rooms/r1/stats?{period}").json_body
+    # Then the statistics do not count it yet, and say they hold nothing so far
+    assert (before["count"], before["as_of"]) == (0, None)
+    # But the headline average (raw readings) counts it at once
+    average = client.http.get("/buildings/b1/rooms/r1/average?at=2026-11-25T10:05:00Z")
+    assert average.json_body["count"] == 1
+    # When the stream is consumed
+    drain_table(wiring.get_settings().table_name)
+    after = client.http.get(f"/buildings/b1/rooms/r1/stats?{period}").json_body
+    series = client.http.get(f"/buildings/b1/rooms/r1/series?{period}&interval=1h").json_body
+    building = client.http.get(f"/buildings/b1/stats?{period}").json_body
+    # Then they equal the raw computation and say until when they hold every reading
+    assert (after["count"], after["mean"]) == (1, 21.0)
+    assert series["buckets"][0]["count"] == 1
+    assert after["as_of"] is not None and after["as_of"] == series["as_of"]
+    # (a building's as_of is its least fresh room's: r2 has no rollups yet)
+    assert building["as_of"] is None
+    assert {r["room"]: r["as_of"] for r in building["rooms"]}["r1"] == after["as_of"]

@@ -85,3 +85,42 @@ def test_a_refresh_never_shrinks_a_rollup_whose_raw_readings_expired(
     minute = T0 - T0 % 60_000
     (_, kept), *_ = repo.rollups("b1", "r1", Resolution.MINUTE, minute, minute + 60_000)
     assert kept.readings == 6
+
+
+def test_the_headline_average_reads_only_its_window_and_only_its_metric(
+    aws: dict[str, Any],
+) -> None:
+    from chalicelib.domain.models import Metric
+    from chalicelib.services import readings as service
+
+    repo = make_repo(aws)
+    repo.put_readings(
+        [
+            Reading(
+                building="b1",
+                room="r1",
+                sensor_id="s",
+                ts_ms=T0 + i * 10_000,
+                temperature=20.0,
+                humidity=40.0,
+                co2=600.0,
+            )
+            for i in range(360)  # an hour
+        ]
+    )
+    queries: list[dict[str, Any]] = []
+    answers: list[dict[str, Any]] = []
+    events = aws["dynamodb"].meta.events
+    events.register(
+        "provide-client-params.dynamodb.Query", lambda params, **_: queries.append(params)
+    )
+    events.register("after-call.dynamodb.Query", lambda parsed, **_: answers.append(parsed))
+    stats = service.window_average(
+        repo, "b1", "r1", metric=Metric.TEMPERATURE, minutes=15, at_ms=T0 + 30 * 60_000
+    )
+    assert stats.count == 90
+    (query,) = queries
+    assert query["ProjectionExpression"] == "pk, sk, #m"
+    assert query["ExpressionAttributeNames"] == {"#m": "temperature"}
+    assert answers[0]["ScannedCount"] == 90
+    assert all(set(item) == {"pk", "sk", "temperature"} for item in answers[0]["Items"])
