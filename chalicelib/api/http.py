@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from chalice.app import Request
@@ -10,7 +9,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from chalicelib.domain import errors
-from chalicelib.domain.inputs import check_identifier, describe_errors
+from chalicelib.domain.inputs import check_identifier, describe_errors, load_json
 
 M = TypeVar("M", bound=BaseModel)
 # Largest body parsed: a full 1000-reading batch is ~150 KB; API Gateway's own cap is 10 MB.
@@ -26,7 +25,7 @@ def json_body(request: Request) -> Any:
         raise errors.PayloadTooLargeError(f"request body over {MAX_BODY_BYTES} bytes")
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
-        return json.loads(text)
+        return load_json(text)
     except UnicodeDecodeError:
         raise errors.MalformedRequestError("request body is not UTF-8") from None
     except ValueError as exc:

@@ -14,8 +14,8 @@ _DIGITS = 9
 
 
 def number(value: float) -> dict[str, str]:
-    """A float as a DynamoDB number attribute."""
-    return {"N": repr(round(value, _DIGITS))}
+    """A float as a DynamoDB number attribute (-0.0 is stored as 0)."""
+    return {"N": repr(round(value, _DIGITS) + 0.0)}
 
 
 def reading_key(reading: Reading) -> Item:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from chalicelib.domain.inputs import load_json
 
 CSV_COLUMNS = (
     "building",
@@ -166,11 +167,16 @@ def _split_csv(text: str) -> list[str]:
 
 
 def _number(text: str) -> Any:
-    if _INTEGER.fullmatch(text):
-        return int(text)
-    if _NUMBER.fullmatch(text):
-        return float(text)
-    return text  # left as text: validation rejects it with the same message as the API
+    # Anything that does not parse stays text: validation rejects the row (alone) with the
+    # message the API gives. A number of thousands of digits is such a thing (int() refuses it).
+    try:
+        if _INTEGER.fullmatch(text):
+            return int(text)
+        if _NUMBER.fullmatch(text):
+            return float(text)
+    except ValueError:
+        pass
+    return text
 
 
 def csv_row(columns: tuple[str, ...], text: str) -> dict[str, Any]:
@@ -195,6 +201,6 @@ def csv_row(columns: tuple[str, ...], text: str) -> dict[str, Any]:
 def ndjson_row(text: str) -> Any:
     """An NDJSON line as the JSON value it holds."""
     try:
-        return json.loads(text)
+        return load_json(text)
     except ValueError as exc:
         raise RowError(f"not valid JSON: {exc}") from None

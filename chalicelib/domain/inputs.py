@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,22 @@ UNRESOLVED = ""
 
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, strict=True)]
 Number = Annotated[float, Field(strict=True)]
+
+
+# Longer integers than any reading field can hold (and than int() takes from text by default).
+MAX_INTEGER_DIGITS = 100
+
+
+def _integer(text: str) -> Any:
+    # Left as text when absurdly long: the one value is then rejected, not the whole body.
+    return int(text) if len(text.lstrip("-")) <= MAX_INTEGER_DIGITS else text
+
+
+def load_json(text: str | bytes) -> Any:
+    """JSON from a client, a file line or a message: like json.loads, except that an integer of
+    more than MAX_INTEGER_DIGITS digits stays a string (validation then rejects that value
+    alone, where json.loads would refuse the whole document)."""
+    return json.loads(text, parse_int=_integer)
 
 
 def check_identifier(value: str, field_name: str) -> str:
@@ -226,5 +243,9 @@ def parse_items(items: Sequence[Any], now_ms: int, max_future_ms: int) -> Parsed
             batch.add(index, model.to_reading(now_ms, max_future_ms))
         except ValidationError as exc:
             batch.rejected.append(Rejection(index, type(exc), exc.message))
+        except (ArithmeticError, ValueError) as exc:  # a value no rule foresaw: this one only
+            batch.rejected.append(
+                Rejection(index, ValidationError, f"a value cannot be used: {exc}"[:200])
+            )
     batch.rejected.sort(key=lambda r: r.index)
     return batch

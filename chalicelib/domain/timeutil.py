@@ -36,9 +36,16 @@ def parse_iso(text: str, field: str) -> int:
 
 def parse_epoch(value: float, field: str) -> int:
     """Parse Unix epoch seconds (int or float) into epoch milliseconds."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"{field}: must be a number of seconds")
     # An int is exact (and may be too large for a float); only a float can be NaN or infinite.
     if isinstance(value, float) and not math.isfinite(value):
         raise ValidationError(f"{field}: must be a finite number")
+    # Out of range before any arithmetic: 1e308 * 1000 would overflow to infinity.
+    if value < MIN_TIMESTAMP_MS // 1000:
+        raise ValidationError(f"{field}: before 2000-01-01T00:00:00Z")
+    if value > MAX_TIMESTAMP_MS // 1000 + 1:
+        raise ValidationError(f"{field}: after 9999-12-31T23:59:59.999Z")
     # Round away float noise first: 1700000000.007 * 1000 may be 1700000000006.9999.
     return _check_range(math.floor(round(value * 1000, 3)), field)
 

@@ -204,6 +204,9 @@ def _read(
             except formats.RowError as exc:
                 report.rows_read += 1
                 report.reject(line.number, str(exc))
+            except (ArithmeticError, ValueError, RecursionError) as exc:  # this row alone
+                report.rows_read += 1
+                report.reject(line.number, f"row cannot be read: {type(exc).__name__}")
         if items:
             began = time.perf_counter()
             outcome = store(items, report.tenant)

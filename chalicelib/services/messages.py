@@ -8,7 +8,6 @@ One queue carries three kinds of message:
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from urllib.parse import unquote_plus
 from chalicelib import observability
 from chalicelib.domain import imports
 from chalicelib.domain.errors import DomainError, StorageUnavailableError
+from chalicelib.domain.inputs import load_json
 from chalicelib.ports import MessageQueue, ObjectGoneError, ObjectStore
 from chalicelib.services import imports as files
 
@@ -60,7 +60,7 @@ class Consumer:
     def handle(self, body: str) -> None:
         """Handle one message body; raise if it should be retried (or dead-lettered)."""
         try:
-            data = json.loads(body)
+            data = load_json(body)
         except ValueError:
             raise MalformedMessageError("body is not JSON") from None
         if not isinstance(data, dict):

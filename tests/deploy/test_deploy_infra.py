@@ -157,8 +157,9 @@ def test_template_alarms_on_dlq_depth_throttles_and_5xx() -> None:
     assert all(alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}] for alarm in alarms)
     assert metrics == [
         "5XXError",
-        "ApproximateNumberOfMessagesVisible",
-        "ApproximateNumberOfMessagesVisible",
+        "ApproximateNumberOfMessagesVisible",  # the ingest DLQ
+        "ApproximateNumberOfMessagesVisible",  # the reports DLQ
+        "ApproximateNumberOfMessagesVisible",  # the stream consumer's failure queue
         "ReadThrottleEvents",
         "WriteThrottleEvents",
     ]

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from infra.local import FAKE_CREDENTIALS, Emulator, free_port
 from infra import operations
+from infra.local import FAKE_CREDENTIALS, Emulator, free_port
 from infra.package import summarize
 from infra.tables import create_table
 from infra.template import infra_template, resource_names
