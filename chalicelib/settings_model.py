@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     worker_retry_cap_seconds: float = 5.0
     retry_base_seconds: float = 0.05
 
+    # -- page cursors are signed (HMAC-SHA256) with the deployment's secret --
+    cursor_secret_name: str = ""  # its Secrets Manager name or ARN (deployed stages, make run)
+    cursor_secret: str = ""  # the secret itself (tests); neither set: one per process
+
     # -- bulk and asynchronous ingestion --
     bucket_name: str = "roomtemp-data"
     ingest_queue_name: str = "roomtemp-ingest"

@@ -7,6 +7,7 @@ so AWS, LocalStack and the embedded emulator need no code branch. Tests replace 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -186,6 +187,23 @@ def table_changes(records: list[dict[str, Any]]) -> list[TableChange]:
     return decode(records)
 
 
+@cache
+def cursor_secret() -> bytes:
+    """The key page cursors are signed with: the deployment's secret (Secrets Manager), or one
+    given outright; with neither, a random one of this process (its cursors work here only)."""
+    settings = get_settings()
+    if settings.cursor_secret:
+        return settings.cursor_secret.encode()
+    if settings.cursor_secret_name:
+        from chalicelib.aws.secrets import secret_value
+
+        return secret_value(aws_client("secretsmanager"), settings.cursor_secret_name).encode()
+    from chalicelib import observability
+
+    observability.logger().warning("no cursor secret configured: cursors work in this process only")
+    return secrets.token_bytes(32)
+
+
 # -- caches and composed use cases -------------------------------------------------------------
 
 
@@ -254,4 +272,5 @@ def reset() -> None:
         factory.cache_clear()
     key_cache.cache_clear()
     known_rooms.cache_clear()
+    cursor_secret.cache_clear()
     reset_settings()

@@ -138,6 +138,7 @@ def aws_env(endpoint: str, table_name: str) -> dict[str, str]:
         env.setdefault(key, value)
     env["AWS_ENDPOINT_URL"] = endpoint
     env["ROOMTEMP_TABLE_NAME"] = table_name
+    env.setdefault("ROOMTEMP_CURSOR_SECRET_NAME", LOCAL_CURSOR_SECRET)
     env.update(ingest_env())  # issue 4
     return env
 
@@ -147,10 +148,18 @@ def bootstrap(endpoint: str, table_name: str) -> None:
     from infra.tables import create_table
 
     create_table(_client("dynamodb", endpoint), table_name)
+    create_secret(_client("secretsmanager", endpoint), LOCAL_CURSOR_SECRET)
     # issue 4: the bucket, the ingest queue + DLQ, and the bucket's notification into the queue
     create_ingest_resources(
         _client("s3", endpoint), _client("sqs", endpoint), LOCAL_BUCKET, LOCAL_INGEST_QUEUE
     )
+
+
+def create_secret(secrets: Any, name: str) -> None:
+    """A random secret named `name`, unless it exists (as the template's GenerateSecretString)."""
+    with contextlib.suppress(secrets.exceptions.ResourceExistsException):
+        value = secrets.get_random_password(PasswordLength=48, ExcludePunctuation=True)
+        secrets.create_secret(Name=name, SecretString=value["RandomPassword"])
 
 
 def _client(service: str, endpoint: str) -> Any:
@@ -321,6 +330,7 @@ def local_keys(endpoint: str, table_name: str, tenant: str = "local") -> dict[st
 LOCAL_BUCKET = "roomtemp-data"
 LOCAL_INGEST_QUEUE = "roomtemp-ingest"
 LOCAL_STREAM_FAILURES = "roomtemp-stream-failures"
+LOCAL_CURSOR_SECRET = "roomtemp/local/cursor"
 MAX_RECEIVES = 5
 VISIBILITY_TIMEOUT_S = 360  # above the handler's local time budget (LOCAL_RUNTIME_MS)
 LOCAL_RUNTIME_MS = 300_000

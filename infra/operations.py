@@ -111,6 +111,7 @@ def resource_names(stage: str) -> dict[str, str]:
         "reports_dlq": f"{APP_NAME}-reports-dlq-{stage}",
         "api": f"{APP_NAME}-{stage}",
         "alarm_topic": f"{APP_NAME}-alarms-{stage}",
+        "cursor_secret": f"{APP_NAME}/{stage}/cursor",
         "functions": f"{APP_NAME}-{stage}",  # the API function; the others add -<name>
     }
 
@@ -143,6 +144,7 @@ def chalice_config() -> dict[str, Any]:
                 "ROOMTEMP_INGEST_QUEUE_NAME": names["ingest_queue"],
                 "ROOMTEMP_REPORTS_QUEUE_NAME": names["reports_queue"],
                 "ROOMTEMP_API_DEADLINE_SECONDS": str(stage.api_deadline_s),
+                "ROOMTEMP_CURSOR_SECRET_NAME": names["cursor_secret"],
                 "POWERTOOLS_LOG_LEVEL": stage.log_level,
             },
             "lambda_functions": {

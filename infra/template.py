@@ -239,6 +239,15 @@ def infra_template(stage: str) -> Json:
         # The on-failure destination of the table stream's consumer (records it gave up on).
         "StreamFailuresQueue": _queue("roomtemp-stream-failures-${Stage}", visibility=30, dlq=None),
         **_bucket_resources(),
+        # The key page cursors are signed with (generated here, never written anywhere else).
+        "CursorSecret": {
+            "Type": "AWS::SecretsManager::Secret",
+            "Properties": {
+                "Name": _sub("roomtemp/${Stage}/cursor"),
+                "Description": "Signs roomtemp's page cursors (HMAC-SHA256)",
+                "GenerateSecretString": {"PasswordLength": 48, "ExcludePunctuation": True},
+            },
+        },
         "AlarmTopic": {
             "Type": "AWS::SNS::Topic",
             "Properties": {"TopicName": _sub("roomtemp-alarms-${Stage}")},
@@ -315,6 +324,7 @@ def function_environment() -> Json:
         "ROOMTEMP_INGEST_QUEUE_URL": _ref("IngestQueue"),
         "ROOMTEMP_INGEST_DLQ_URL": _ref("IngestDeadLetterQueue"),
         "ROOMTEMP_REPORTS_QUEUE_URL": _ref("ReportsQueue"),
+        "ROOMTEMP_CURSOR_SECRET_NAME": _ref("CursorSecret"),
     }
 
 
@@ -557,6 +567,13 @@ def policy_document(stage: str) -> Json:
                     f"arn:aws:logs:*:*:log-group:/aws/lambda/{names['functions']}*",
                     f"arn:aws:logs:*:*:log-group:/aws/lambda/{names['functions']}*:*",
                 ],
+            },
+            {
+                "Sid": "CursorSecret",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                # Secrets Manager appends 6 random characters to a secret's name in its ARN.
+                "Resource": [f"arn:aws:secretsmanager:*:*:secret:{names['cursor_secret']}-*"],
             },
             {
                 "Sid": "Tracing",  # X-Ray has no resource-level permissions

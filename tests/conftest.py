@@ -17,6 +17,8 @@ from hypothesis import settings
 settings.register_profile("roomtemp", deadline=None, max_examples=50)
 settings.load_profile("roomtemp")
 
+TEST_CURSOR_SECRET = "tests-" + uuid.uuid4().hex
+
 # Set before anything creates a boto3 client: fake credentials, one region, no profile, and no
 # endpoint inherited from the shell (each suite chooses moto in-process or a loopback emulator).
 for _name in list(os.environ):
@@ -33,6 +35,8 @@ os.environ.update(
         # moto in-process is not thread-safe: one batch request and one rollup refresh at a time
         # (the concurrent paths run against moto's server in the e2e and reliability suites).
         "ROOMTEMP_WRITE_CONCURRENCY": "1",
+        # Page cursors are signed with the deployment's secret; the tests' is this one.
+        "ROOMTEMP_CURSOR_SECRET": TEST_CURSOR_SECRET,
         "ROOMTEMP_ROLLUP_THREADS": "1",
     }
 )

@@ -25,7 +25,7 @@ from chalicelib.api.scope import owner, scoped_room
 from chalicelib.domain.access import Principal, Scope
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.errors import MalformedRequestError
-from chalicelib.domain.inputs import ReadingIn, parse_readings
+from chalicelib.domain.inputs import ReadingIn, is_identifier, parse_readings
 from chalicelib.domain.models import Position
 from chalicelib.domain.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, now_ms
 from chalicelib.services import ingest, readings, registry
@@ -161,7 +161,7 @@ def get_readings(principal: Principal, building: str, room: str) -> ReadingsPage
     after = None
     if asked.cursor is not None:
         # The cursor pins the range of its first page, so "now" moving on cannot skip readings.
-        state = decode_cursor(asked.cursor)
+        state = decode_cursor(asked.cursor, wiring.cursor_secret())
         try:
             if (state["b"], state["r"]) != (building, room):
                 raise MalformedRequestError("cursor: belongs to another room")
@@ -170,10 +170,14 @@ def get_readings(principal: Principal, building: str, room: str) -> ReadingsPage
             )
             if explicit:
                 raise MalformedRequestError("cursor: belongs to another range")
-            from_ms, to_ms = int(state["f"]), int(state["t"])
-            after = Position(ts_ms=int(state["ts"]), sensor_id=str(state["s"]))
-            if not MIN_TIMESTAMP_MS <= from_ms < to_ms <= MAX_TIMESTAMP_MS + 1:
+            from_ms, to_ms, ts_ms = (_whole(state[k]) for k in ("f", "t", "ts"))
+            sensor = state["s"]
+            # Every field checked, as if forged: the table sees only a position inside the query.
+            if not MIN_TIMESTAMP_MS <= from_ms <= ts_ms < to_ms <= MAX_TIMESTAMP_MS + 1:
                 raise ValueError("range")
+            if not isinstance(sensor, str) or not is_identifier(sensor):
+                raise ValueError("sensor")
+            after = Position(ts_ms=ts_ms, sensor_id=sensor)
         except (KeyError, TypeError, ValueError, OverflowError):
             raise MalformedRequestError("cursor: not a cursor this API issued") from None
     page = readings.list_readings(
@@ -195,8 +199,16 @@ def get_readings(principal: Principal, building: str, room: str) -> ReadingsPage
                 "t": to_ms,
                 "ts": page.next_after.ts_ms,
                 "s": page.next_after.sensor_id,
-            }
+            },
+            wiring.cursor_secret(),
         )
     return ReadingsPage(
         items=[ReadingOut.of(r, asked.unit) for r in page.items], next_cursor=following
     )
+
+
+def _whole(value: object) -> int:
+    """A cursor field that must be a whole number (bool and float are not)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("not a whole number")
+    return value

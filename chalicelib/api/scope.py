@@ -7,6 +7,7 @@ from chalicelib.api.http import identifier
 from chalicelib.domain.access import Principal
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.errors import MalformedRequestError
+from chalicelib.domain.inputs import is_identifier
 from chalicelib.domain.registry import Page
 from chalicelib.services import access, registry
 
@@ -36,12 +37,15 @@ def page_after(cursor: str | None, kind: str) -> str | None:
     """The id after which a list page starts, from the previous page's `next_cursor`."""
     if cursor is None:
         return None
-    state = decode_cursor(cursor)
-    if state.get("k") != kind or not isinstance(state.get("a"), str):
+    state = decode_cursor(cursor, wiring.cursor_secret())
+    after = state.get("a")
+    if state.get("k") != kind or not isinstance(after, str) or not is_identifier(after):
         raise MalformedRequestError("cursor: not a cursor of this list")
-    return str(state["a"])
+    return after
 
 
 def next_cursor(page: Page, kind: str) -> str | None:
     """The opaque cursor of the page after `page` (None on the last)."""
-    return None if page.next_after is None else encode_cursor({"k": kind, "a": page.next_after})
+    if page.next_after is None:
+        return None
+    return encode_cursor({"k": kind, "a": page.next_after}, wiring.cursor_secret())

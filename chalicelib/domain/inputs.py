@@ -57,6 +57,11 @@ def load_json(text: str | bytes) -> Any:
     return json.loads(text, parse_int=_integer)
 
 
+def is_identifier(value: str) -> bool:
+    """Whether `value` is an identifier (1-64 of [A-Za-z0-9_.:-])."""
+    return _IDENTIFIER_RE.fullmatch(value) is not None
+
+
 def check_identifier(value: str, field_name: str) -> str:
     """Return `value` if it is a valid identifier (1–64 of [A-Za-z0-9_.:-]), else raise 422."""
     if not _IDENTIFIER_RE.fullmatch(value):

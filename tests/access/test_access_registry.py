@@ -6,6 +6,9 @@ import pytest
 from access_world import BUILDING_A, BUILDING_B, ROOM_A, SENSOR_A, Api
 
 from chalicelib.domain.cursors import encode_cursor
+from tests.conftest import TEST_CURSOR_SECRET
+
+SECRET = TEST_CURSOR_SECRET.encode()
 
 
 def test_building_can_be_created_read_listed_patched_and_deleted(api: Api) -> None:
@@ -63,8 +66,14 @@ def test_lists_page_through_everything_with_the_cursor(api: Api, kind: str) -> N
 
 @pytest.mark.parametrize(
     "cursor",
-    ["garbage", encode_cursor({"k": "rooms", "a": "x"}), encode_cursor({"k": "buildings"})],
-    ids=["not-base64", "another-lists-cursor", "no-position"],
+    [
+        "garbage",
+        encode_cursor({"k": "rooms", "a": "x"}, SECRET),
+        encode_cursor({"k": "buildings"}, SECRET),
+        encode_cursor({"k": "buildings", "a": "x" * 2000}, SECRET),
+        encode_cursor({"k": "buildings", "a": "b1"}, b"someone else's secret"),
+    ],
+    ids=["not-base64", "another-lists-cursor", "no-position", "oversized-id", "minted"],
 )
 def test_a_forged_cursor_is_a_bad_request(api: Api, cursor: str) -> None:
     response = api.call("GET", f"/buildings?cursor={cursor}")

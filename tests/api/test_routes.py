@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.cursors import encode_cursor
+from chalicelib.domain.errors import MalformedRequestError
 from tests.api.conftest import Api
+from tests.conftest import TEST_CURSOR_SECRET
 
 # A fixed instant in the past: readings at it are never "in the future".
 AT = "2025-06-01T12:00:00Z"
@@ -405,9 +407,33 @@ def test_a_body_nested_too_deeply_is_400(api: Api) -> None:
     ],
 )
 def test_a_well_formed_but_forged_cursor_is_400(api: Api, change: dict[str, Any]) -> None:
-    # The checksum is not a secret: a client can build a cursor with any content.
+    # Even signed with the deployment's own secret (leaked), a cursor only moves within the
+    # request: every field is checked before the table sees a position.
     state = {"b": "hq", "r": "r101", "f": 1_748_775_600_000, "t": 1_748_779_200_000}
     state |= {"ts": 1_748_775_600_001, "s": "s1", **change}
-    status, body = api.get(ROOM + "/readings", {"cursor": encode_cursor(state)})
+    cursor = encode_cursor(state, TEST_CURSOR_SECRET.encode())
+    status, body = api.get(ROOM + "/readings", {"cursor": cursor})
     assert status == 400
     assert_error(body, "BadRequest")
+
+
+def test_cursors_are_signed_with_the_secret_the_deployment_keeps(
+    moto_dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    from chalicelib import wiring
+    from chalicelib.domain.cursors import decode_cursor
+
+    # Given the deployment's secret in Secrets Manager (no secret given outright)
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    secrets.create_secret(Name="roomtemp/test/cursor", SecretString="kept in the secret store")
+    monkeypatch.delenv("ROOMTEMP_CURSOR_SECRET")
+    monkeypatch.setenv("ROOMTEMP_CURSOR_SECRET_NAME", "roomtemp/test/cursor")
+    wiring.reset()
+    # Then cursors are signed with it, and one signed otherwise is not honoured
+    assert wiring.cursor_secret() == b"kept in the secret store"
+    cursor = encode_cursor({"k": "rooms", "a": "r1"}, b"kept in the secret store")
+    assert decode_cursor(cursor, wiring.cursor_secret()) == {"k": "rooms", "a": "r1"}
+    with pytest.raises(MalformedRequestError):
+        decode_cursor(cursor, TEST_CURSOR_SECRET.encode())
