@@ -202,3 +202,31 @@ class MessageQueue(Protocol):
     def send(self, bodies: Sequence[str]) -> None:
         """Enqueue every body (in batches the service allows); raise if any cannot be sent."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Begun:
+    """What IdempotencyStore.begin found: a new attempt ("new", or "resume" after one that
+    failed: run it at `now_ms`), the kept answer ("done"), another attempt running ("busy"),
+    or the key used for another request ("mismatch")."""
+
+    state: str
+    now_ms: int
+    status: int | None = None
+    body: str | None = None
+
+
+class IdempotencyStore(Protocol):
+    """Attempts of requests sent with an Idempotency-Key, and their answers (kept a day)."""
+
+    def begin(self, scope: str, key: str, request: str, now_ms: int, lease_ms: int) -> Begun:
+        """Start an attempt of `request` (a fingerprint) under `key`, unless one holds it."""
+        ...
+
+    def finish(self, scope: str, key: str, status: int, body: str) -> None:
+        """Keep the attempt's answer (status and JSON body) for its retries."""
+        ...
+
+    def release(self, scope: str, key: str) -> None:
+        """The attempt failed: the next one runs again, at this attempt's time."""
+        ...

@@ -16,7 +16,13 @@ from typing import Any, TypeVar
 from chalicelib.aws.dynamo import DynamoTable
 from chalicelib.aws.retry import RetryPolicy, budget
 from chalicelib.domain.models import TableChange
-from chalicelib.ports import MessageQueue, ObjectStore, ReportRepository, Repositories
+from chalicelib.ports import (
+    IdempotencyStore,
+    MessageQueue,
+    ObjectStore,
+    ReportRepository,
+    Repositories,
+)
 from chalicelib.services.access import KeyCache
 from chalicelib.services.imports import Budget
 from chalicelib.services.ingest import Writer
@@ -41,12 +47,14 @@ def _overridable(name: str) -> Callable[[Callable[[], T]], Callable[[], T]]:
         get.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
         get.__doc__ = build.__doc__
         _factories.append(cached)
+        _overridable_names.add(name)
         return get
 
     return decorator
 
 
 _factories: list[Any] = []
+_overridable_names: set[str] = set()
 
 
 @cache
@@ -128,6 +136,14 @@ def repositories() -> Repositories:
         keys=DynamoKeyRepository(one),
         rollups=readings,
     )
+
+
+@_overridable("idempotency_store")
+def idempotency_store() -> IdempotencyStore:
+    """Attempts and answers of requests sent with an Idempotency-Key."""
+    from chalicelib.aws.idempotency import DynamoIdempotencyStore
+
+    return DynamoIdempotencyStore(table())
 
 
 @_overridable("report_repository")
@@ -249,14 +265,7 @@ def ingest_consumer(remaining_ms: Callable[[], int] | None) -> Consumer:
 
 def override(**adapters: Any) -> None:
     """Make every handler use these adapters (by factory name: repositories=..., ...)."""
-    unknown = set(adapters) - {
-        "table",
-        "repositories",
-        "report_repository",
-        "object_store",
-        "ingest_queue",
-        "reports_queue",
-    }
+    unknown = set(adapters) - _overridable_names
     if unknown:
         raise TypeError(f"no adapter named {', '.join(sorted(unknown))}")
     _overrides.update(adapters)

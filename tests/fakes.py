@@ -25,7 +25,7 @@ from chalicelib.domain.rollups import (
     floor_to,
 )
 from chalicelib.domain.timeutil import now_ms
-from chalicelib.ports import ObjectGoneError, ReadingRepository, Repositories
+from chalicelib.ports import Begun, ObjectGoneError, ReadingRepository, Repositories
 
 _Key = tuple[int, str]
 
@@ -255,6 +255,38 @@ class InMemoryRegistryRepository:
 
     def list_sensors(self, tenant: str, limit: int, after: str | None) -> Page:
         return _page(self.sensors.get(tenant, {}), limit, after)
+
+
+class InMemoryIdempotencyStore:
+    """Idempotency-Key attempts in a dict (the same rules as aws/idempotency.py)."""
+
+    def __init__(self) -> None:
+        self.attempts: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def begin(self, scope: str, key: str, request: str, now_ms: int, lease_ms: int) -> Begun:
+        found = self.attempts.get((scope, key))
+        if found is None:
+            self.attempts[(scope, key)] = {
+                "request": request,
+                "state": "running",
+                "now": now_ms,
+                "started": now_ms,
+            }
+            return Begun("new", now_ms)
+        if found["request"] != request:
+            return Begun("mismatch", found["now"])
+        if found["state"] == "done":
+            return Begun("done", found["now"], found["status"], found["body"])
+        if found["state"] == "running" and now_ms - found["started"] < lease_ms:
+            return Begun("busy", found["now"])
+        found.update(state="running", started=now_ms)
+        return Begun("resume", found["now"])
+
+    def finish(self, scope: str, key: str, status: int, body: str) -> None:
+        self.attempts[(scope, key)].update(state="done", status=status, body=body)
+
+    def release(self, scope: str, key: str) -> None:
+        self.attempts[(scope, key)]["state"] = "released"
 
 
 class InMemoryKeyRepository:

@@ -37,6 +37,9 @@ def post_key(principal: Principal) -> Reply:
         name=body.name,
         now_ms=now_ms(),
         expires_ms=expires,
+        buildings=body.buildings,
+        sensors=body.sensors,
+        granted_by=principal,
     )
     return Reply(201, KeyCreated.created(key, token))
 

@@ -56,9 +56,21 @@ class AssignIn(_Body):
 
 
 class KeyIn(_Body):
-    scopes: list[Scope] = Field(min_length=1)
+    scopes: list[Scope] = Field(min_length=1, description="at most the scopes of the calling key")
     name: str = Field(default="", max_length=200)
     expires_at: str | None = Field(default=None, description="ISO 8601 with offset")
+    buildings: list[Identifier] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="bind the key to these buildings of the tenant (default: all)",
+    )
+    sensors: list[Identifier] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="bind the key to these sensor ids: it writes no other sensor's readings",
+    )
 
 
 class TenantIn(_Body):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from chalice.app import Blueprint
 
@@ -20,7 +21,7 @@ from chalicelib.api.responses import (
     WindowAverage,
     rejected,
 )
-from chalicelib.api.routing import Reply, route
+from chalicelib.api.routing import RawJson, Reply, route
 from chalicelib.api.scope import owner, scoped_room
 from chalicelib.domain.access import Principal, Scope
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
@@ -28,7 +29,7 @@ from chalicelib.domain.errors import MalformedRequestError
 from chalicelib.domain.inputs import ReadingIn, is_identifier, parse_readings
 from chalicelib.domain.models import Position
 from chalicelib.domain.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, now_ms
-from chalicelib.services import ingest, readings, registry
+from chalicelib.services import idempotency, ingest, readings, registry
 from chalicelib.settings import get_settings
 
 readings_api = Blueprint(__name__)
@@ -65,18 +66,45 @@ def post_readings(principal: Principal) -> Reply:
     """Store one reading or a batch of up to 1000; 201, 207 (some rejected) or 422 (all).
 
     With ?async=true the valid readings are queued instead: 202 {"queued", "rejected"}.
+    With an `Idempotency-Key` header, a retry gets the first answer back
+    (`Idempotent-Replayed: true`), and a retry of an attempt that failed is stored at the first
+    attempt's time: readings sent without a timestamp are not stored twice.
     """
     request = readings_api.current_request
-    started = time.perf_counter()
     asked = parse_query(PostReadingsQuery, request)
-    now = now_ms()
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return _post(principal, asked, now_ms())
+    raw = request.raw_body or b""
+    status, body, replayed = idempotency.run(
+        wiring.idempotency_store(),
+        owner(principal),
+        key,
+        idempotency.fingerprint(raw, asked.async_),
+        now_ms(),
+        lambda now: _json_reply(_post(principal, asked, now)),
+    )
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return Reply(status, RawJson(value=body), headers)
+
+
+def _json_reply(reply: Reply) -> tuple[int, Any]:
+    body = None if reply.body is None else reply.body.model_dump(mode="json", by_alias=True)
+    return reply.status, body
+
+
+def _post(principal: Principal, asked: PostReadingsQuery, now: int) -> Reply:
+    request = readings_api.current_request
+    started = time.perf_counter()
     batch = parse_readings(json_body(request), now, get_settings().max_future_seconds * 1000)
     tenant = owner(principal)
     repos = wiring.repositories()
     if asked.async_ == "true":
         # Rooms are resolved (and checked against the tenant) now, so the queue holds only
         # readings that will be stored; the answer can name the ones that will not.
+        readings.refuse_unbound(batch, principal)
         registry.resolve_rooms(repos.registry, tenant, batch, now, wiring.known_rooms())
+        readings.refuse_unbound(batch, principal)
         if batch.single and batch.rejected:
             batch.rejected[0].raise_it()
         if not batch.readings:
@@ -91,7 +119,9 @@ def post_readings(principal: Principal) -> Reply:
             )
         queued = ingest.enqueue_readings(wiring.ingest_queue(), batch.readings, tenant)
         return Reply(202, QueuedResult(queued=queued, rejected=rejected(batch.rejected)))
-    outcome = readings.record_readings(repos, tenant, batch, now_ms=now, known=wiring.known_rooms())
+    outcome = readings.record_readings(
+        repos, tenant, batch, now_ms=now, known=wiring.known_rooms(), caller=principal
+    )
     observability.record_ingest("HTTP", outcome, time.perf_counter() - started)
     if batch.single and outcome.rejected:
         outcome.rejected[0].raise_it()

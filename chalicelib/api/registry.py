@@ -19,8 +19,9 @@ from chalicelib.api.responses import (
     SensorsPage,
 )
 from chalicelib.api.routing import Reply, route
-from chalicelib.api.scope import next_cursor, owner, page_after
+from chalicelib.api.scope import next_cursor, owner, page_after, reachable
 from chalicelib.domain.access import Principal, Scope
+from chalicelib.domain.errors import ForbiddenError
 from chalicelib.domain.models import Metric
 from chalicelib.domain.timeutil import now_ms
 from chalicelib.services import readings, registry
@@ -56,6 +57,8 @@ def _page(kind: str) -> tuple[int, str | None]:
 def post_building(principal: Principal) -> Reply:
     """Register a building for the caller's tenant."""
     body = parse_body(BuildingIn, json_body(registry_api.current_request))
+    if not principal.reaches(body.building):
+        raise ForbiddenError("this key is bound to other buildings")
     building = registry.create_building(
         wiring.repositories().registry,
         owner(principal),
@@ -75,7 +78,8 @@ def list_buildings(principal: Principal) -> BuildingsPage:
     limit, after = _page("buildings")
     page = registry.list_buildings(wiring.repositories().registry, owner(principal), limit, after)
     return BuildingsPage(
-        items=[BuildingOut.of(b) for b in page.items], next_cursor=next_cursor(page, "buildings")
+        items=[BuildingOut.of(b) for b in page.items if principal.reaches(b.building)],
+        next_cursor=next_cursor(page, "buildings"),
     )
 
 
@@ -83,7 +87,7 @@ def list_buildings(principal: Principal) -> BuildingsPage:
 def get_building(principal: Principal, building: str) -> BuildingOut:
     """One of the caller's buildings."""
     found = registry.owned_building(
-        wiring.repositories().registry, owner(principal), identifier(building, "building")
+        wiring.repositories().registry, owner(principal), reachable(principal, building)
     )
     return BuildingOut.of(found)
 
@@ -95,7 +99,7 @@ def patch_building(principal: Principal, building: str) -> BuildingOut:
     updated = registry.update_building(
         wiring.repositories().registry,
         owner(principal),
-        identifier(building, "building"),
+        reachable(principal, building),
         changes_of(patch),
     )
     return BuildingOut.of(updated)
@@ -111,7 +115,7 @@ def delete_building(principal: Principal, building: str) -> Reply:
         repos.registry,
         repos.readings,
         owner(principal),
-        identifier(building, "building"),
+        reachable(principal, building),
         force=_force(),
         known=wiring.known_rooms(),
     )
@@ -136,7 +140,7 @@ def post_room(principal: Principal, building: str) -> Reply:
     room = registry.create_room(
         wiring.repositories().registry,
         owner(principal),
-        identifier(building, "building"),
+        reachable(principal, building),
         body.room,
         name=body.name,
         metadata=body.metadata,
@@ -156,7 +160,7 @@ def post_room(principal: Principal, building: str) -> Reply:
 def list_rooms(principal: Principal, building: str) -> RoomsPage:
     """The building's rooms, each with its latest reading and 15-minute temperature average."""
     repos = wiring.repositories()
-    building = identifier(building, "building")
+    building = reachable(principal, building)
     limit, after = _page("rooms")
     page = registry.list_rooms(repos.registry, owner(principal), building, limit, after)
     now = now_ms()
@@ -182,7 +186,7 @@ def get_room(principal: Principal, building: str, room: str) -> RoomOut:
     found = registry.owned_room(
         wiring.repositories().registry,
         owner(principal),
-        identifier(building, "building"),
+        reachable(principal, building),
         identifier(room, "room"),
     )
     return RoomOut.of(found)
@@ -195,7 +199,7 @@ def patch_room(principal: Principal, building: str, room: str) -> RoomOut:
     updated = registry.update_room(
         wiring.repositories().registry,
         owner(principal),
-        identifier(building, "building"),
+        reachable(principal, building),
         identifier(room, "room"),
         changes_of(patch),
     )
@@ -210,7 +214,7 @@ def delete_room(principal: Principal, building: str, room: str) -> Reply:
         repos.registry,
         repos.readings,
         owner(principal),
-        identifier(building, "building"),
+        reachable(principal, building),
         identifier(room, "room"),
         force=_force(),
         known=wiring.known_rooms(),
@@ -239,7 +243,7 @@ def post_sensor(principal: Principal) -> Reply:
         body.sensor_id,
         name=body.name,
         metadata=body.metadata,
-        building=body.building,
+        building=None if body.building is None else reachable(principal, body.building),
         room=body.room,
         now_ms=now_ms(),
     )
@@ -297,7 +301,7 @@ def put_sensor_room(principal: Principal, sensor_id: str) -> SensorOut:
         wiring.repositories().registry,
         owner(principal),
         identifier(sensor_id, "sensor_id"),
-        body.building,
+        reachable(principal, body.building),
         body.room,
     )
     return SensorOut.of(updated)

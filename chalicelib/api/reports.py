@@ -12,7 +12,7 @@ from chalicelib.api.bodies import ReportIn
 from chalicelib.api.http import identifier, json_body
 from chalicelib.api.responses import ReportAccepted, ReportOut
 from chalicelib.api.routing import Reply, route
-from chalicelib.api.scope import owner
+from chalicelib.api.scope import owner, reachable
 from chalicelib.domain.access import Principal, Scope
 from chalicelib.domain.errors import MalformedRequestError, ValidationError
 from chalicelib.domain.inputs import describe_errors
@@ -60,7 +60,7 @@ def post_report(principal: Principal) -> Reply:
     spec = parse_spec(json_body(request))
     tenant = owner(principal)
     repos = wiring.repositories()
-    registry.owned_building(repos.registry, tenant, spec.building)
+    registry.owned_building(repos.registry, tenant, reachable(principal, spec.building))
     for room in spec.rooms or ():
         registry.check_room(repos.registry, tenant, spec.building, room, wiring.known_rooms())
     report = reports.request_report(

@@ -239,6 +239,8 @@ class KeyOut(_Out):
     created_at: Timestamp
     expires_at: Timestamp | None
     revoked: bool
+    buildings: list[str] | None = Field(description="the buildings it is bound to (null: all)")
+    sensors: list[str] | None = Field(description="the sensors it is bound to (null: all)")
 
     @classmethod
     def fields_of(cls, key: ApiKey) -> dict[str, Any]:
@@ -250,6 +252,8 @@ class KeyOut(_Out):
             "created_at": key.created_ms,
             "expires_at": key.expires_ms,
             "revoked": key.revoked_ms is not None,
+            "buildings": None if key.buildings is None else sorted(key.buildings),
+            "sensors": None if key.sensors is None else sorted(key.sensors),
         }
 
     @classmethod

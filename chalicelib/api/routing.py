@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalice.app import Blueprint, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from chalicelib import observability, wiring
 from chalicelib.api.errors import domain_error_response
@@ -29,6 +29,14 @@ PUBLIC: Scope | None = None
 ROUTE_RULES: dict[tuple[str, str], Scope | None] = {}
 # What each route documents (body, responses, query); /openapi.json is generated from it.
 ROUTE_DOCS: dict[tuple[str, str], RouteDoc] = {}
+
+
+class RawJson(BaseModel):
+    """An answer already in JSON form (a replayed Idempotency-Key answer): sent as it is."""
+
+    model_config = ConfigDict(frozen=True)
+
+    value: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +70,8 @@ def principal_of(request: Request) -> Principal:
 
 
 def _json(model: BaseModel) -> Any:
+    if isinstance(model, RawJson):
+        return model.value
     return model.model_dump(mode="json", by_alias=True)
 
 

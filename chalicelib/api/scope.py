@@ -6,7 +6,7 @@ from chalicelib import wiring
 from chalicelib.api.http import identifier
 from chalicelib.domain.access import Principal
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
-from chalicelib.domain.errors import MalformedRequestError
+from chalicelib.domain.errors import MalformedRequestError, NotFoundError
 from chalicelib.domain.inputs import is_identifier
 from chalicelib.domain.registry import Page
 from chalicelib.services import access, registry
@@ -17,9 +17,18 @@ def owner(principal: Principal) -> str:
     return access.tenant_of(principal)
 
 
+def reachable(principal: Principal, building: str) -> str:
+    """A building id the caller's key may reach (a key bound to other buildings: 404, as if it
+    did not exist: bound keys learn nothing of the rest)."""
+    building = identifier(building, "building")
+    if not principal.reaches(building):
+        raise NotFoundError(f"building {building} does not exist")
+    return building
+
+
 def scoped_room(principal: Principal, building: str, room: str) -> tuple[str, str]:
     """Valid identifiers of a room of the caller's tenant (404 for anyone else's)."""
-    building, room = identifier(building, "building"), identifier(room, "room")
+    building, room = reachable(principal, building), identifier(room, "room")
     registry.check_room(
         wiring.repositories().registry, owner(principal), building, room, wiring.known_rooms()
     )
@@ -28,7 +37,7 @@ def scoped_room(principal: Principal, building: str, room: str) -> tuple[str, st
 
 def scoped_building(principal: Principal, building: str) -> str:
     """A building of the caller's tenant (404 for anyone else's)."""
-    building = identifier(building, "building")
+    building = reachable(principal, building)
     registry.owned_building(wiring.repositories().registry, owner(principal), building)
     return building
 

@@ -162,6 +162,12 @@ def parse_room_index_sk(sk: str) -> str:
     return sk[len(ROOM_PREFIX) :]
 
 
+# -- Idempotency-Key attempts: one partition each --------------------------------------------
+def idempotency_key(scope: str, key_digest: str) -> tuple[str, str]:
+    """(pk, sk) of one Idempotency-Key's attempt item (scope: the caller's tenant)."""
+    return f"@idem{SEP}{scope}{SEP}{key_digest}", "attempt"
+
+
 # -- reports --------------------------------------------------------------------------------
 REPORT_SK = "report"
 

@@ -42,17 +42,35 @@ class ApiKey(BaseModel):
     created_ms: int
     expires_ms: int | None = None
     revoked_ms: int | None = None
+    # Bound keys (a device's, a gateway's) reach only these buildings / write only as these
+    # sensors; None: every building, every sensor of the tenant.
+    buildings: frozenset[str] | None = None
+    sensors: frozenset[str] | None = None
 
 
 class Principal(BaseModel):
-    """Who is calling: the key's id, its tenant and its effective scopes."""
+    """Who is calling: the key's id, its tenant, its effective scopes and its bindings."""
 
     model_config = ConfigDict(frozen=True)
 
     key_id: str
     tenant: str | None
     scopes: frozenset[Scope]
+    buildings: frozenset[str] | None = None
+    sensors: frozenset[str] | None = None
 
     def can(self, scope: Scope) -> bool:
         """Whether the key holds `scope`."""
         return scope in self.scopes
+
+    def reaches(self, building: str) -> bool:
+        """Whether the key may read or write `building` (bound keys: only their buildings)."""
+        return self.buildings is None or building in self.buildings
+
+    def refuses(self, building: str, sensor_id: str) -> str | None:
+        """Why the key may not write a reading of `sensor_id` in `building` (None: it may)."""
+        if not self.reaches(building):
+            return f"this key is bound to other buildings than {building}"
+        if self.sensors is not None and sensor_id not in self.sensors:
+            return f"this key is bound to other sensors than {sensor_id}"
+        return None

@@ -111,7 +111,10 @@ class ReadingIn(BaseModel):
         else:
             ts_ms = parse_epoch(ts, "timestamp")
         if ts_ms > now_ms + max_future_ms:
-            raise ValidationError("timestamp: more than 5 minutes in the future")
+            raise ValidationError(
+                f"timestamp: more than {max_future_ms // 1000} s in the future (the clock of "
+                "this API is the reference)"
+            )
         temperature = self.temperature
         if temperature is not None:
             if self.unit is not TemperatureUnit.C:

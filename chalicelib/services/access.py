@@ -40,9 +40,18 @@ def issue_key(
     name: str,
     now_ms: int,
     expires_ms: int | None = None,
+    buildings: Iterable[str] | None = None,
+    sensors: Iterable[str] | None = None,
+    granted_by: Principal | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key and return it with its token; the token is shown once and never stored."""
+    """Create a key and return it with its token; the token is shown once and never stored.
+
+    A key can only grant what it holds (`granted_by`; None: the operator's CLI bootstrap): its
+    effective scopes, and no building or sensor its own bindings exclude.
+    """
     wanted = frozenset(scopes)
+    bound_buildings = None if buildings is None else frozenset(buildings)
+    bound_sensors = None if sensors is None else frozenset(sensors)
     if not wanted:
         raise ValidationError("scopes: at least one scope is required")
     if tenant is None and wanted != {Scope.OPERATOR}:
@@ -54,6 +63,13 @@ def issue_key(
             raise NotFoundError(f"tenant {tenant} does not exist")
     if expires_ms is not None and expires_ms <= now_ms:
         raise ValidationError("expires_at: must be in the future")
+    if granted_by is not None:
+        _check_grant(granted_by, wanted, bound_buildings, bound_sensors)
+    if tenant is not None:
+        for building in sorted(bound_buildings or ()):
+            found = registry.get_building(building)
+            if found is None or found.tenant != tenant:
+                raise NotFoundError(f"building {building} does not exist")
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(24)
     key = ApiKey(
@@ -64,9 +80,27 @@ def issue_key(
         secret_hash=hash_secret(secret),
         created_ms=now_ms,
         expires_ms=expires_ms,
+        buildings=bound_buildings,
+        sensors=bound_sensors,
     )
     keys.create_key(key)
     return key, f"{TOKEN_PREFIX}_{key_id}_{secret}"
+
+
+def _check_grant(
+    granter: Principal,
+    scopes: frozenset[Scope],
+    buildings: frozenset[str] | None,
+    sensors: frozenset[str] | None,
+) -> None:
+    """ForbiddenError unless `granter` holds every scope and binding it would hand out."""
+    beyond = sorted(s.value for s in scopes - granter.scopes)
+    if beyond:
+        raise ForbiddenError(f"a key can only grant the scopes it holds, not {', '.join(beyond)}")
+    if granter.buildings is not None and (buildings is None or not buildings <= granter.buildings):
+        raise ForbiddenError("a key bound to buildings can only grant keys bound to some of them")
+    if granter.sensors is not None and (sensors is None or not sensors <= granter.sensors):
+        raise ForbiddenError("a key bound to sensors can only grant keys bound to some of them")
 
 
 class KeyCache:
@@ -168,7 +202,13 @@ def authenticate(
 
 def principal_of_key(key: ApiKey) -> Principal:
     """The caller a valid key stands for."""
-    return Principal(key_id=key.key_id, tenant=key.tenant, scopes=effective_scopes(key.scopes))
+    return Principal(
+        key_id=key.key_id,
+        tenant=key.tenant,
+        scopes=effective_scopes(key.scopes),
+        buildings=key.buildings,
+        sensors=key.sensors,
+    )
 
 
 def require(principal: Principal, scope: Scope) -> None:

@@ -7,9 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.domain.access import Principal
 from chalicelib.domain.analytics import Presentation, check_window
-from chalicelib.domain.errors import MalformedRequestError, NotFoundError, ValidationError
-from chalicelib.domain.inputs import ParsedBatch, Rejection, parse_items
+from chalicelib.domain.errors import (
+    ForbiddenError,
+    MalformedRequestError,
+    NotFoundError,
+    ValidationError,
+)
+from chalicelib.domain.inputs import UNRESOLVED, ParsedBatch, Rejection, parse_items
 from chalicelib.domain.models import (
     MAX_PAGE,
     Metric,
@@ -40,12 +46,28 @@ def record_readings(
     *,
     now_ms: int,
     known: KnownRooms | None = None,
+    caller: Principal | None = None,
 ) -> IngestOutcome:
-    """Place the valid readings in the tenant's rooms and store each once; report the rest."""
+    """Place the valid readings in the tenant's rooms and store each once; report the rest
+    (readings a bound key may not write among them)."""
+    refuse_unbound(batch, caller)  # before a building named for the first time is created
     resolve_rooms(repos.registry, tenant, batch, now_ms, known)
+    refuse_unbound(batch, caller)  # sensor-only readings, now in their sensors' rooms
     readings = batch.readings
     result = repos.readings.put_readings(readings) if readings else WriteResult()
     return IngestOutcome(result.accepted, result.duplicates, tuple(batch.rejected))
+
+
+def refuse_unbound(batch: ParsedBatch, caller: Principal | None) -> None:
+    """Reject the readings of `batch` that the caller's key is not bound to (403 each)."""
+    if caller is None or (caller.buildings is None and caller.sensors is None):
+        return
+    for index, reading in list(zip(batch.positions, batch.readings, strict=True)):
+        if reading.building == UNRESOLVED:
+            continue  # its room comes from its sensor: checked once resolved
+        reason = caller.refuses(reading.building, reading.sensor_id)
+        if reason is not None:
+            batch.reject(index, ForbiddenError, reason)
 
 
 def ingest_items(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from access_world import BUILDING_A, TENANT_A, TENANT_B, Api
+from access_world import BUILDING_A, BUILDING_B, TENANT_A, TENANT_B, Api
 
 from chalicelib import wiring
 from chalicelib.domain import timeutil
@@ -29,7 +29,7 @@ def test_new_key_is_shown_once_and_works(api: Api) -> None:
 
 
 def test_key_list_never_shows_a_secret_or_its_hash(api: Api) -> None:
-    created = api.ok("POST", "/keys", body={"scopes": ["ingest"]})
+    created = api.ok("POST", "/keys", body={"scopes": ["read"]})
     response = api.call("GET", "/keys?limit=100")
     assert response.status_code == 200
     text = response.body.decode()
@@ -45,6 +45,8 @@ def test_key_list_never_shows_a_secret_or_its_hash(api: Api) -> None:
         "created_at",
         "expires_at",
         "revoked",
+        "buildings",
+        "sensors",
     }
     for token in api.world.tokens.values():
         assert token not in text
@@ -211,3 +213,112 @@ def test_tokens_never_reach_the_logs(dynamo_api: Api, caplog: pytest.LogCaptureF
     secrets += list(api.world.tokens.values())
     for secret in secrets:
         assert secret not in caplog.text
+
+
+# -- a key can only grant what it holds; bound keys reach only their buildings and sensors -------
+
+
+@pytest.mark.parametrize(
+    ("granter", "scopes", "status"),
+    [
+        ("admin-a", ["ingest"], 403),  # admin does not hold ingest
+        ("admin-a", ["admin", "ingest"], 403),
+        ("admin-a", ["read"], 201),  # admin implies read
+        ("admin-a", ["admin"], 201),
+        ("admin-b", ["ingest"], 201),  # admin-b holds admin and ingest
+    ],
+)
+def test_a_key_grants_only_the_scopes_it_holds(
+    api: Api, granter: str, scopes: list[str], status: int
+) -> None:
+    response = api.call("POST", "/keys", key=granter, body={"scopes": scopes})
+    assert response.status_code == status, response.json_body
+    if status == 403:
+        assert response.json_body["Code"] == "Forbidden"
+
+
+def bound_key(api: Api, **binding: list[str]) -> str:
+    created = api.ok("POST", "/keys", key="admin-b", body={"scopes": ["ingest"], **binding})
+    assert created["buildings"] == binding.get("buildings")
+    return str(created["key"])
+
+
+def as_key(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def reading(building: str, sensor: str = "s1") -> dict[str, object]:
+    return {"building": building, "room": "r1", "sensor_id": sensor, "temperature": 20.0}
+
+
+def test_a_key_bound_to_a_building_writes_only_there(api: Api) -> None:
+    # Given tenant B's ingest key bound to its building (a leaked device key, say)
+    token = bound_key(api, buildings=[BUILDING_B])
+    # Then it writes there, but not into another building of its tenant
+    ok = api.call("POST", "/readings", key=None, headers=as_key(token), body=reading(BUILDING_B))
+    assert ok.status_code == 201
+    other = api.call("POST", "/readings", key=None, headers=as_key(token), body=reading("b-new"))
+    assert (other.status_code, other.json_body["Code"]) == (403, "Forbidden")
+    batch = {"readings": [reading(BUILDING_B, "s2"), reading("b-new", "s2")]}
+    mixed = api.call("POST", "/readings", key=None, headers=as_key(token), body=batch)
+    assert mixed.status_code == 207
+    assert [(r["index"], r["Code"]) for r in mixed.json_body["rejected"]] == [(1, "Forbidden")]
+    # And the other building was not even created
+    assert api.call("GET", "/buildings/b-new", key="admin-b").status_code == 404
+
+
+def test_a_key_bound_to_sensors_cannot_write_another_sensors_readings(api: Api) -> None:
+    token = bound_key(api, buildings=[BUILDING_B], sensors=["boiler-1"])
+    own = api.call(
+        "POST", "/readings", key=None, headers=as_key(token), body=reading(BUILDING_B, "boiler-1")
+    )
+    assert own.status_code == 201
+    # (posting another sensor's next minutes first would make its genuine readings duplicates)
+    other = api.call(
+        "POST", "/readings", key=None, headers=as_key(token), body=reading(BUILDING_B, "boiler-2")
+    )
+    assert (other.status_code, other.json_body["Code"]) == (403, "Forbidden")
+
+
+def test_a_bound_admin_grants_only_keys_within_its_binding(api: Api) -> None:
+    created = api.ok(
+        "POST",
+        "/keys",
+        key="admin-b",
+        body={"scopes": ["admin", "ingest"], "buildings": [BUILDING_B]},
+    )
+    token = created["key"]
+    unbound = api.call("POST", "/keys", key=None, headers=as_key(token), body={"scopes": ["read"]})
+    assert unbound.status_code == 403
+    within = api.call(
+        "POST",
+        "/keys",
+        key=None,
+        headers=as_key(token),
+        body={"scopes": ["read"], "buildings": [BUILDING_B]},
+    )
+    assert within.status_code == 201
+    # And it sees only its building
+    listed = api.call("GET", "/buildings", key=None, headers=as_key(token)).json_body["items"]
+    assert [b["building"] for b in listed] == [BUILDING_B]
+
+
+def test_a_key_cannot_be_bound_to_another_tenants_building(api: Api) -> None:
+    response = api.call(
+        "POST", "/keys", key="admin-b", body={"scopes": ["ingest"], "buildings": [BUILDING_A]}
+    )
+    assert response.status_code == 404
+
+
+def test_the_future_skew_allowance_is_configurable(
+    memory_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.settings import reset_settings
+
+    monkeypatch.setenv("ROOMTEMP_MAX_FUTURE_SECONDS", "60")
+    reset_settings()
+    assert wiring.get_settings().max_future_seconds == 60
+    ahead = dict(reading(BUILDING_B), timestamp=(now_ms() + 120_000) / 1000)
+    response = memory_api.call("POST", "/readings", key="admin-b", body=ahead)
+    assert response.status_code == 422
+    assert "60 s in the future" in response.json_body["Message"]
