@@ -155,8 +155,16 @@ class ReportRepository(Protocol):
         """Back to pending (a run gave up on a busy table; the queue will redeliver)."""
         ...
 
-    def complete(self, report_id: str, finished_ms: int, result: dict[str, Any], csv: str) -> None:
-        """Store the result and its CSV copy, then mark the report completed."""
+    def complete(
+        self,
+        report_id: str,
+        finished_ms: int,
+        result: dict[str, Any],
+        csv: str,
+        summary: dict[str, Any],
+    ) -> None:
+        """Store the result and its CSV copy, then mark the report completed (with its summary
+        and the result's size)."""
         ...
 
     def fail(self, report_id: str, finished_ms: int, message: str) -> None:
@@ -169,6 +177,10 @@ class ReportRepository(Protocol):
 
     def csv_link(self, report_id: str) -> str:
         """A link to the report's CSV copy (a presigned URL on AWS)."""
+        ...
+
+    def result_link(self, report_id: str) -> str:
+        """A link to the report's JSON result (a presigned URL on AWS)."""
         ...
 
 

@@ -44,5 +44,8 @@ class Settings(BaseSettings):
     # -- reports: results and CSV copies go to the same bucket, under reports/ --
     reports_queue_url: str = ""
     reports_queue_name: str = ""  # empty with an empty URL: POST /reports answers 503
+    # GET /reports/{id} answers a result inline up to this size; larger ones by link only
+    # (a Lambda answer stops at 6 MB).
+    report_inline_bytes: int = 1_048_576
     # Parallel rollup refreshes per write request (1 under moto in-process, not thread-safe).
     rollup_threads: int = 8

@@ -16,7 +16,7 @@ from typing import Any
 from chalicelib.domain.access import ApiKey
 from chalicelib.domain.models import Metric, Position, Reading, TableChange, WriteResult
 from chalicelib.domain.registry import Building, Page, Room, Sensor, Tenant
-from chalicelib.domain.reports import Report, ReportStatus
+from chalicelib.domain.reports import Report, ReportStatus, ReportSummary
 from chalicelib.domain.rollups import (
     HOUR_MS,
     MINUTE_MS,
@@ -348,11 +348,25 @@ class InMemoryReportRepository:
         """Back to pending."""
         self._update(report_id, status=ReportStatus.PENDING, started_ms=None)
 
-    def complete(self, report_id: str, finished_ms: int, result: dict[str, Any], csv: str) -> None:
+    def complete(
+        self,
+        report_id: str,
+        finished_ms: int,
+        result: dict[str, Any],
+        csv: str,
+        summary: dict[str, Any],
+    ) -> None:
         """Keep the result and CSV, then mark completed."""
-        self.objects[f"reports/{report_id}.json"] = json.dumps(result).encode()
+        body = json.dumps(result).encode()
+        self.objects[f"reports/{report_id}.json"] = body
         self.objects[f"reports/{report_id}.csv"] = csv.encode()
-        self._update(report_id, status=ReportStatus.COMPLETED, finished_ms=finished_ms)
+        self._update(
+            report_id,
+            status=ReportStatus.COMPLETED,
+            finished_ms=finished_ms,
+            result_bytes=len(body),
+            summary=ReportSummary.model_validate(summary),
+        )
 
     def fail(self, report_id: str, finished_ms: int, message: str) -> None:
         """Mark failed."""
@@ -366,6 +380,10 @@ class InMemoryReportRepository:
     def csv_link(self, report_id: str) -> str:
         """A memory: link (there is no server to fetch it from)."""
         return f"memory://reports/{report_id}.csv"
+
+    def result_link(self, report_id: str) -> str:
+        """A memory: link (there is no server to fetch it from)."""
+        return f"memory://reports/{report_id}.json"
 
 
 class InMemoryObjectStore:

@@ -19,6 +19,7 @@ from chalicelib.domain.inputs import describe_errors
 from chalicelib.domain.reports import ReportSpec
 from chalicelib.domain.timeutil import now_ms, parse_iso
 from chalicelib.services import registry, reports
+from chalicelib.settings import get_settings
 
 reports_api = Blueprint(__name__)
 
@@ -80,8 +81,12 @@ def post_report(principal: Principal) -> Reply:
 
 @route(reports_api, "/reports/{report_id}", "GET", Scope.READ, responses={200: ReportOut})
 def get_report(principal: Principal, report_id: str) -> ReportOut:
-    """Status, timings, and once completed the result and a CSV link."""
+    """Status, timings; once completed a summary, links to the JSON result and the CSV copy,
+    and the result itself inline when it is small (at most ROOMTEMP_REPORT_INLINE_BYTES)."""
     view = reports.report_status(
-        wiring.report_repository(), identifier(report_id, "report_id"), tenant=owner(principal)
+        wiring.report_repository(),
+        identifier(report_id, "report_id"),
+        tenant=owner(principal),
+        inline_bytes=get_settings().report_inline_bytes,
     )
     return ReportOut.of(view)

@@ -17,7 +17,7 @@ from chalicelib.domain.analytics import BuildingAverage, BuildingStats, RoomStat
 from chalicelib.domain.inputs import Rejection
 from chalicelib.domain.models import Reading, WindowStats
 from chalicelib.domain.registry import Building, Room, Sensor, Tenant
-from chalicelib.domain.reports import ReportResult
+from chalicelib.domain.reports import ReportResult, ReportSummary
 from chalicelib.domain.timeutil import Timestamp
 from chalicelib.domain.units import TemperatureUnit, from_celsius
 from chalicelib.services.readings import IngestOutcome
@@ -331,8 +331,12 @@ class ReportOut(_Out):
     finished_at: Timestamp | None
     duration_ms: int | None
     error: str | None
-    result: ReportResult | None = None
-    csv_url: str | None = None
+    summary: ReportSummary | None = Field(description="once completed: the report at a glance")
+    result: ReportResult | None = Field(
+        description="once completed, if small enough; else fetch `result_url`"
+    )
+    result_url: str | None = Field(description="once completed: the JSON result (1 hour)")
+    csv_url: str | None = Field(description="once completed: the CSV copy (1 hour)")
 
     @classmethod
     def of(cls, view: ReportView) -> ReportOut:
@@ -356,6 +360,8 @@ class ReportOut(_Out):
             finished_at=report.finished_ms,
             duration_ms=duration,
             error=report.error,
+            summary=report.summary,
             result=view.result,
+            result_url=view.result_url,
             csv_url=view.csv_url,
         )

@@ -8,7 +8,7 @@ from typing import Any
 from chalicelib.aws import keys
 from chalicelib.aws.dynamo import DynamoTable
 from chalicelib.aws.s3 import S3ObjectStore
-from chalicelib.domain.reports import Report, ReportSpec, ReportStatus
+from chalicelib.domain.reports import Report, ReportSpec, ReportStatus, ReportSummary
 
 
 def csv_key(report_id: str) -> str:
@@ -61,6 +61,12 @@ class DynamoReportRepository:
             started_ms=optional("started_ms"),
             finished_ms=optional("finished_ms"),
             error=item["error"]["S"] if "error" in item else None,
+            result_bytes=optional("result_bytes"),
+            summary=(
+                None
+                if "summary" not in item
+                else ReportSummary.model_validate_json(item["summary"]["S"])
+            ),
         )
 
     def _update(self, report_id: str, status: ReportStatus, values: dict[str, Any]) -> None:
@@ -88,13 +94,27 @@ class DynamoReportRepository:
         """Back to pending; the started time stays as a trace of the attempt."""
         self._update(report_id, ReportStatus.PENDING, {})
 
-    def complete(self, report_id: str, finished_ms: int, result: dict[str, Any], csv: str) -> None:
+    def complete(
+        self,
+        report_id: str,
+        finished_ms: int,
+        result: dict[str, Any],
+        csv: str,
+        summary: dict[str, Any],
+    ) -> None:
         """Write the JSON and CSV objects first, then flip the status (readers never see half)."""
-        self._objects.put_bytes(
-            json_key(report_id), json.dumps(result).encode(), "application/json"
-        )
+        body = json.dumps(result).encode()
+        self._objects.put_bytes(json_key(report_id), body, "application/json")
         self._objects.put_bytes(csv_key(report_id), csv.encode(), "text/csv")
-        self._update(report_id, ReportStatus.COMPLETED, {"finished_ms": {"N": str(finished_ms)}})
+        self._update(
+            report_id,
+            ReportStatus.COMPLETED,
+            {
+                "finished_ms": {"N": str(finished_ms)},
+                "result_bytes": {"N": str(len(body))},
+                "summary": {"S": json.dumps(summary)},
+            },
+        )
 
     def fail(self, report_id: str, finished_ms: int, message: str) -> None:
         """Status failed, with the reason."""
@@ -112,3 +132,7 @@ class DynamoReportRepository:
     def csv_link(self, report_id: str) -> str:
         """A presigned GET URL of the CSV, valid for an hour."""
         return self._objects.link(csv_key(report_id))
+
+    def result_link(self, report_id: str) -> str:
+        """A presigned GET URL of the JSON result, valid for an hour."""
+        return self._objects.link(json_key(report_id))

@@ -70,6 +70,8 @@ class Report(BaseModel):
     started_ms: int | None = None
     finished_ms: int | None = None
     error: str | None = None
+    result_bytes: int | None = None  # the completed result's size (large ones go by link)
+    summary: ReportSummary | None = None
 
 
 class MetricReport(PeriodStats):
@@ -103,3 +105,34 @@ class ReportResult(Answer):
     rooms: list[RoomReport]
     building_stats: dict[Metric, BuildingMetricReport]
     notes: dict[str, str]
+
+
+class ReportSummary(Answer):
+    """A completed report at a glance (kept with its status, so always answered inline)."""
+
+    building: str
+    from_: Timestamp = Field(alias="from")
+    to: Timestamp
+    unit: TemperatureUnit
+    as_of: Timestamp | None = Field(description=AS_OF + " (the least of its rooms')")
+    rooms: int = Field(description="rooms in the report")
+    building_stats: dict[Metric, BuildingSummary]
+
+    @classmethod
+    def of(cls, result: ReportResult) -> ReportSummary:
+        """The summary of a result: its heading and the building's statistics."""
+        return cls(
+            building=result.building,
+            from_=result.from_,
+            to=result.to,
+            unit=result.unit,
+            as_of=result.as_of,
+            rooms=len(result.rooms),
+            building_stats={
+                metric: BuildingSummary(**stats.model_dump(exclude={"daily"}))
+                for metric, stats in result.building_stats.items()
+            },
+        )
+
+
+Report.model_rebuild()

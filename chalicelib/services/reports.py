@@ -30,6 +30,7 @@ from chalicelib.domain.reports import (
     ReportResult,
     ReportSpec,
     ReportStatus,
+    ReportSummary,
     RoomReport,
 )
 from chalicelib.domain.rollups import Rollup
@@ -128,7 +129,13 @@ def run_report(
         observability.logger().exception("report failed", report_id=report_id)
         reports.fail(report_id, clock(), f"internal error: {type(exc).__name__}")
         return
-    reports.complete(report_id, clock(), result.model_dump(mode="json"), text)
+    reports.complete(
+        report_id,
+        clock(),
+        result.model_dump(mode="json"),
+        text,
+        ReportSummary.of(result).model_dump(mode="json"),
+    )
 
 
 def build_report(repo: RollupRepository, spec: ReportSpec) -> tuple[ReportResult, str]:
@@ -261,20 +268,27 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ReportView:
-    """A report as its owner sees it: status and timings; once completed, result and CSV link."""
+    """A report as its owner sees it: status and timings; once completed, its summary and links
+    to its JSON result and CSV copy, and the result itself when it is small enough."""
 
     report: Report
     result: ReportResult | None = None
+    result_url: str | None = None
     csv_url: str | None = None
 
 
-def report_status(reports: ReportRepository, report_id: str, *, tenant: str) -> ReportView:
-    """The report, with its result and a CSV link once completed; 404 for others' ids."""
+def report_status(
+    reports: ReportRepository, report_id: str, *, tenant: str, inline_bytes: int
+) -> ReportView:
+    """The report, with its links once completed (and its result inline if at most
+    `inline_bytes`: a Lambda answer stops at 6 MB); 404 for others' ids."""
     report = reports.get(report_id)
     if report is None or report.tenant != tenant:
         raise NotFoundError("report not found")
     if report.status is not ReportStatus.COMPLETED:
         return ReportView(report)
-    stored = reports.result(report_id)
-    result = None if stored is None else ReportResult.model_validate(stored)
-    return ReportView(report, result, reports.csv_link(report_id))
+    result = None
+    if report.result_bytes is not None and report.result_bytes <= inline_bytes:
+        stored = reports.result(report_id)
+        result = None if stored is None else ReportResult.model_validate(stored)
+    return ReportView(report, result, reports.result_link(report_id), reports.csv_link(report_id))

@@ -302,3 +302,31 @@ def test_rollup_answers_say_how_fresh_they_are_and_match_the_raw_once_consumed(
     # (a building's as_of is its least fresh room's: r2 has no rollups yet)
     assert building["as_of"] is None
     assert {r["room"]: r["as_of"] for r in building["rooms"]}["r1"] == after["as_of"]
+
+
+def test_a_large_report_is_answered_by_its_summary_and_links_not_inline(
+    client: Client, aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given results larger than what is answered inline (a 92-day report of ~160 rooms passes
+    # Lambda's 6 MB; here the limit is made small instead)
+    seed(client)
+    monkeypatch.setenv("ROOMTEMP_REPORT_INLINE_BYTES", "1000")
+    from chalicelib.settings import reset_settings
+
+    reset_settings()
+    assert wiring.get_settings().report_inline_bytes == 1000
+    body = {"building": "b1", "from": "2026-11-24T00:00:00Z", "to": "2026-11-26T00:00:00Z"}
+    report_id = post(client, "/reports", body).json_body["id"]
+    assert run_worker(client, aws) == 1
+    # When it is read
+    answer = client.http.get(f"/reports/{report_id}").json_body
+    # Then its summary is inline, the result only by link, and the link holds the whole result
+    assert answer["status"] == "completed" and answer["result"] is None
+    assert answer["summary"]["rooms"] == 2
+    assert answer["summary"]["building_stats"]["temperature"]["count"] == 21
+    link = urlparse(answer["result_url"])
+    assert "Signature" in link.query
+    key = link.path.removeprefix("/").removeprefix("roomtemp-data/")
+    result = json.loads(aws["s3"].get_object(Bucket="roomtemp-data", Key=key)["Body"].read())
+    assert [r["room"] for r in result["rooms"]] == ["r1", "r2"]
+    assert urlparse(answer["csv_url"]).path.endswith(f"/reports/{report_id}.csv")

@@ -90,7 +90,7 @@ def test_reports_of_another_tenant_are_not_found() -> None:
     reports = InMemoryReportRepository()
     report_id = requested(reports)
     with pytest.raises(service.NotFoundError):
-        service.report_status(reports, report_id, tenant="someone-else")
+        service.report_status(reports, report_id, tenant="someone-else", inline_bytes=10**6)
 
 
 def test_report_rooms_and_building_match_their_readings() -> None:
