@@ -450,7 +450,7 @@ def stream_event_source(stream: operations.Stream) -> Json:
 
 
 # A reading's sort key starts with its fixed-width timestamp (years 2000-9999).
-READING_INSERTS = {
+READING_INSERTS: dict[str, Any] = {
     "eventName": ["INSERT"],
     "dynamodb": {"Keys": {"sk": {"S": [{"prefix": str(d)} for d in range(2, 10)]}}},
 }
@@ -497,6 +497,7 @@ def policy_document(stage: str) -> Json:
                     "dynamodb:BatchWriteItem",
                     "dynamodb:ConditionCheckItem",
                     "dynamodb:Query",
+                    "dynamodb:PartiQLInsert",  # readings: INSERT fails on a key already stored
                 ],
                 "Resource": [table],
             },
@@ -525,6 +526,12 @@ def policy_document(stage: str) -> Json:
                     f"{bucket}/{prefix}*"
                     for prefix in (INCOMING_PREFIX, IMPORTS_PREFIX, REPORTS_PREFIX)
                 ],
+            },
+            {
+                "Sid": "ReportResultsDelete",  # a building deleted takes its reports along
+                "Effect": "Allow",
+                "Action": ["s3:DeleteObject"],
+                "Resource": [f"{bucket}/{REPORTS_PREFIX}*"],
             },
             {
                 "Sid": "BucketListForMissingKeys",  # without it a missing key answers 403, not 404
