@@ -112,7 +112,7 @@ def in_memory_app() -> Iterator[tuple[Any, str]]:
 
 def hello_app() -> Any:
     """Chalice's hello world: the floor any Chalice route pays."""
-    from chalice import Chalice
+    from chalice.app import Chalice
 
     hello = Chalice(app_name="hello")
 
@@ -239,6 +239,7 @@ def items_read_by_average() -> list[Measurement]:
                 [
                     reading_item(
                         Reading(
+                            tenant="bench",
                             building="hq",
                             room=room,
                             sensor_id="s1",
@@ -251,7 +252,7 @@ def items_read_by_average() -> list[Measurement]:
             )
             scanned.clear()
             stats = services.window_average(
-                repo, "hq", room, metric=Metric.TEMPERATURE, minutes=15, at_ms=end_ms
+                repo, "bench", "hq", room, metric=Metric.TEMPERATURE, minutes=15, at_ms=end_ms
             )
             if stats.count != 90:  # (end - 15 min, end] at one reading per 10 s
                 raise RuntimeError(f"expected 90 readings in the window, got {stats.count}")

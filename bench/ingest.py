@@ -5,13 +5,16 @@
 moto's server runs in this process on a free port (real HTTP). Each measured run is a separate
 child process, so its peak RSS (VmHWM) is the import's own, not the emulator's:
 - import: the CSV is uploaded to the emulator's bucket and ingested by `files.process_segment`
-  (S3 streaming, parsing, validation, duplicate check, BatchWriteItem with retries, and the
-  minute/hour rollups recomputed in bulk), no budget;
-- raw: the same items the import leaves in the table (each reading, and the minute and hour
-  rollups computed in memory), written with BatchWriteItem (25 per call) only. The rows are a
-  minute apart per room, so there is about one rollup item per reading: ~2 items per row;
-- import at a tenth of the rows, to show that peak memory does not grow with the file;
-- raw-readings: the tenth file's reading items alone, for the emulator's items/s without rollups.
+  (S3 streaming, parsing, validation, rooms resolved, readings written once each with PartiQL
+  INSERTs, 25 a call, under the retry policy), no budget. Since issue 16 the import writes
+  readings only: their rollups follow from the table's stream (not consumed here);
+- raw: the same reading items (aws/items.reading_item) written with BatchWriteItem (25 per
+  call, as many calls in flight as the import keeps) and nothing else: no validation, no reads,
+  no conditions;
+- insert: the same reading items written as the import writes them (DynamoTable.insert_new:
+  PartiQL INSERTs, 25 a call, with a write token) and nothing else: the emulator's price of
+  conditional writes, apart from the pipeline's;
+- import at a tenth of the rows, to show that peak memory does not grow with the file.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def write_csv(path: Path, rows: int) -> int:
 
 
 def _child(mode: str, endpoint: str, table: str, path: str) -> dict[str, float]:
-    """One measured run (in a child process): 'import', 'raw' or 'raw-readings'."""
+    """One measured run (in a child process): 'import', 'raw' or 'insert'."""
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     os.environ["ROOMTEMP_TABLE_NAME"] = table
     from chalicelib import wiring
@@ -79,36 +82,36 @@ def _child(mode: str, endpoint: str, table: str, path: str) -> dict[str, float]:
         assert report.status == "done", report.error
         count = report.stored
     else:
-        count, written = _raw(client, table, path, with_rollups=mode == "raw")
+        count, written = _raw(client, table, path, insert=mode == "insert")
     elapsed = time.perf_counter() - started
     peak_mb = _peak_rss_mb()
     return {"rows": count, "items": written, "seconds": elapsed, "peak_rss_mb": peak_mb}
 
 
-def _raw(client: Any, table: str, path: str, *, with_rollups: bool) -> tuple[int, int]:
-    """BatchWriteItem only: the reading items (and, with_rollups, the minute and hour rollup
-    items the import leaves too, computed in memory an hour at a time); no validation, no
-    duplicate check, no reads. Return (rows, items written)."""
+def _raw(client: Any, table: str, path: str, *, insert: bool) -> tuple[int, int]:
+    """BatchWriteItem (or, `insert`, the import's PartiQL INSERTs) only: the reading items, an
+    hour of the file at a time; no validation, no reads. Return (rows, items written)."""
+    from chalicelib.aws import keys
     from chalicelib.aws.dynamo import DynamoTable
     from chalicelib.aws.items import reading_item
     from chalicelib.aws.readings import DynamoReadingRepository
-    from chalicelib.aws.rollups import seed_items
     from chalicelib.domain.models import Reading
     from chalicelib.domain.rollups import HOUR_MS, floor_to
     from chalicelib.settings import get_settings
 
     # As many requests in flight as the pipeline's writer keeps.
-    repo = DynamoReadingRepository(
-        DynamoTable(client, table, concurrency=get_settings().write_concurrency)
-    )
+    dynamo = DynamoTable(client, table, concurrency=get_settings().write_concurrency)
+    repo = DynamoReadingRepository(dynamo)
     rows = written = 0
 
     def write(group: list[Reading]) -> int:
         items = [reading_item(r) for r in group]
-        if with_rollups:
-            items += seed_items(group, rooms=False)
-        repo.batch_write(items)  # 25 per call, UnprocessedItems retried
-        return len(items)
+        if insert:
+            token = {keys.WRITE_TOKEN: {"S": f"raw{rows}"}}
+            dynamo.insert_new([{**i, **token} for i in items], token=keys.WRITE_TOKEN)
+        else:
+            repo.batch_write(items)  # 25 per call, UnprocessedItems retried
+        return len(group)
 
     with open(path) as source:
         next(source)
@@ -116,7 +119,13 @@ def _raw(client: Any, table: str, path: str, *, with_rollups: bool) -> tuple[int
         for line in source:
             building, room, sensor, ts, temperature, _, humidity, _ = line.split(",")
             reading = Reading(
-                building, room, sensor, int(ts) * 1000, float(temperature), float(humidity)
+                building,
+                room,
+                sensor,
+                int(ts) * 1000,
+                float(temperature),
+                float(humidity),
+                tenant="bench",
             )
             if hour and floor_to(reading.ts_ms, HOUR_MS) != floor_to(hour[0].ts_ms, HOUR_MS):
                 written += write(hour)
@@ -170,7 +179,7 @@ def run() -> dict[str, float]:
         s3 = session.client("s3", endpoint_url=endpoint)
         sqs = session.client("sqs", endpoint_url=endpoint)
         create_ingest_resources(s3, sqs, "bench-data", "bench-ingest")
-        for table in ("bench-import", "bench-raw", "bench-small", "bench-raw-small"):
+        for table in ("bench-import", "bench-raw", "bench-insert", "bench-small"):
             create_table(dynamodb, table)
         with tempfile.TemporaryDirectory() as tmp:
             big, small = Path(tmp, "big.csv"), Path(tmp, "small.csv")
@@ -180,9 +189,10 @@ def run() -> dict[str, float]:
                 s3.upload_file(str(path), "bench-data", f"incoming/bench/{path.name}")
             raw = _measure("raw", endpoint, "bench-raw", big)
             dynamodb.delete_table(TableName="bench-raw")  # frees the emulator's memory
+            inserted = _measure("insert", endpoint, "bench-insert", big)
+            dynamodb.delete_table(TableName="bench-insert")
             imported = _measure("import", endpoint, "bench-import", big)
             tenth = _measure("import", endpoint, "bench-small", small)
-            readings_only = _measure("raw-readings", endpoint, "bench-raw-small", small)
     finally:
         emulator.stop()
     import_rate = imported["rows"] / imported["seconds"]
@@ -191,12 +201,11 @@ def run() -> dict[str, float]:
     return {
         "import_rows": float(imported["rows"]),
         "import_readings_per_s": round(import_rate, 1),
-        "raw_batchwrite_items_per_s": round(raw["items"] / raw["seconds"], 1),
         "raw_batchwrite_readings_per_s": round(raw_rate, 1),
-        "raw_items_per_reading": round(raw["items"] / raw["rows"], 3),
         "import_vs_raw_ratio": round(import_rate / raw_rate, 3),
-        "raw_readings_only_items_per_s_tenth_rows": round(
-            readings_only["items"] / readings_only["seconds"], 1
+        "raw_insert_readings_per_s": round(inserted["rows"] / inserted["seconds"], 1),
+        "import_vs_raw_insert_ratio": round(
+            import_rate / (inserted["rows"] / inserted["seconds"]), 3
         ),
         "import_peak_rss_mb": round(imported["peak_rss_mb"], 1),
         "import_peak_rss_mb_tenth_rows": round(tenth["peak_rss_mb"], 1),

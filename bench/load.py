@@ -3,8 +3,10 @@
     python -m bench.load                  # 8 clients for 20 s (LOAD_CLIENTS, LOAD_SECONDS)
 
 Starts its own stack on free 127.0.0.1 ports (moto's server in a subprocess, the table, keys,
-`chalice local`), runs mixed traffic — POST batches of 100 readings and GETs of average, latest
-and a readings page — then checks that every reading the API acknowledged is stored exactly once.
+`chalice local`, and the table stream's poller at the local window in this process, as
+`make run` has it), runs mixed traffic — POST batches of 100 readings and GETs of average, latest
+and a readings page — then checks that every reading the API acknowledged is stored exactly once
+and, once the stream's backlog is folded, that the minute rollups count each stored reading once.
 `run()` returns the figures (keys load_*) for bench/results.json.
 """
 
@@ -36,6 +38,7 @@ TABLE = "roomtemp"  # `chalice local` takes the stage's table name over the envi
 BATCH = 100
 ROOMS = 4
 BUILDING = "load"
+TENANT = "load"  # the tenant of the load keys
 
 
 @dataclass
@@ -116,12 +119,13 @@ def client(
                 tally.errors += 1
             if status != 503 or method == "GET":
                 break
-        if method == "POST" and status == 201:
+        if method == "POST" and status == 201 and body is not None:
+            sent: list[dict[str, Any]] = body["readings"]
             written.append(room)
             tally.accepted += answer["accepted"]
             tally.acknowledged.update(
                 (r["room"], start_ms + i, sensor)
-                for i, r in enumerate(body["readings"], start=sequence - BATCH)
+                for i, r in enumerate(sent, start=sequence - BATCH)
             )
 
 
@@ -141,7 +145,7 @@ def stored_in_table(endpoint: str) -> tuple[set[tuple[str, int, str]], int]:
         kwargs: dict[str, Any] = {
             "TableName": TABLE,
             "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": keys.room_pk(BUILDING, room)}},
+            "ExpressionAttributeValues": {":pk": {"S": keys.room_pk(TENANT, BUILDING, room)}},
         }
         while True:
             page = dynamodb.query(**kwargs)
@@ -156,6 +160,36 @@ def stored_in_table(endpoint: str) -> tuple[set[tuple[str, int, str]], int]:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     return readings, rolled_up
+
+
+def stream_poller() -> tuple[Any, Any]:
+    """The table stream's consumer (the app's "rollups" handler, in this process) fed by a poller
+    with the local window, as make run runs it; and its stream reader."""
+    from chalicelib import wiring
+    from infra.operations import LOCAL_STREAM
+    from infra.streams import StreamPoller, StreamReader, streams_client
+
+    reader = StreamReader(wiring.aws_client("dynamodb"), streams_client(), TABLE)
+    poller = StreamPoller(
+        reader,
+        batch_size=LOCAL_STREAM.batch_size,
+        window_s=LOCAL_STREAM.window_s,
+        max_attempts=LOCAL_STREAM.retry_attempts + 1,
+    ).start()
+    return poller, reader
+
+
+def finish(poller: Any, reader: Any) -> None:
+    """Stop the poller once its batch in hand is done, then fold what is left on the stream."""
+    from app import app
+    from infra.streams import drain
+
+    poller.stop()
+    while any(t.name == "stream-poller" and t.is_alive() for t in threading.enumerate()):
+        time.sleep(0.1)
+    drain(reader, app.handler_map["rollups"])
+    if poller.failed:
+        raise RuntimeError(f"the stream consumer gave up on {poller.failed} records")
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -175,7 +209,7 @@ def run(clients: int | None = None, seconds: float | None = None) -> dict[str, f
         os.environ.setdefault(name, value)
     emulator_port = free_port()
     emulator = start_emulator_process(emulator_port)
-    api = None
+    api = poller = None
     try:
         endpoint = f"http://{LOCALHOST}:{emulator_port}"
         bootstrap(endpoint, TABLE)
@@ -187,11 +221,12 @@ def run(clients: int | None = None, seconds: float | None = None) -> dict[str, f
 
         wiring.reset()
         keys = {
-            "ingest": bootstrap_key("load", [Scope.INGEST], "load devices")["key"],
-            "read": bootstrap_key("load", [Scope.READ], "load readers")["key"],
+            "ingest": bootstrap_key(TENANT, [Scope.INGEST], "load devices")["key"],
+            "read": bootstrap_key(TENANT, [Scope.READ], "load readers")["key"],
         }
         api_port = free_port()
         api = start_api(api_port, env, quiet=True)
+        poller, reader = stream_poller()
         base = f"http://{LOCALHOST}:{api_port}"
         start_ms = (int(time.time()) - 3600) * 1000
         tallies = [Tally() for _ in range(clients)]
@@ -206,8 +241,13 @@ def run(clients: int | None = None, seconds: float | None = None) -> dict[str, f
         for thread in threads:
             thread.join(timeout=seconds + 120)
         elapsed = time.monotonic() - began
+        folded = time.monotonic()
+        finish(poller, reader)
+        fold_s = time.monotonic() - folded
         stored, rolled_up = stored_in_table(endpoint)
     finally:
+        if poller is not None:
+            poller.stop()
         if api is not None:
             stop_process(api)
         stop_process(emulator)
@@ -232,6 +272,8 @@ def run(clients: int | None = None, seconds: float | None = None) -> dict[str, f
         # the minute rollups behind statistics must count each stored reading exactly once.
         "load_double_counted": float(max(0, accepted - len(acknowledged))),
         "load_rollup_count_diff": float(rolled_up - len(stored)),
+        # The stream's backlog at the end of the run, folded after it (seconds).
+        "load_rollup_backlog_s": round(fold_s, 1),
         # Stored by a request that never got its 201 (a client gave up after 503s): not lost.
         "load_stored_unacknowledged": float(len(stored - acknowledged)),
         **{f"load_status_{code}": float(n) for code, n in sorted(statuses(tallies).items())},

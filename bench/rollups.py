@@ -1,108 +1,44 @@
-"""Rollup benchmark: items read per query and write units per reading, in-process moto.
+"""Rollup benchmark: items read per query, in-process moto (bench/inprocess.py).
 
     python -m bench.rollups        (prints the figures as JSON; bench/run.py collects run())
 
 Items read = Query ScannedCount + items returned by GetItem/BatchGetItem, counted by botocore
-event hooks on the client. Write units: moto does not meter capacity, so every PutItem and every
-BatchWriteItem entry is charged ceil(item size / 1 KB) by DynamoDB's item-size rules (a PutItem
-whose condition fails is charged too, as DynamoDB does).
-History is seeded directly (raw items + rollups computed once, batch written); the write figures
-use the normal put_readings path.
+event hooks on the client (bench/metering.py). History is seeded directly (raw items + rollups
+computed once, batch written). Write units per reading, on the request path and by the stream's
+consumer, are bench/stream.py's figures since rollups left the request path (issue 16).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
 
+from bench.inprocess import moto_table
+from bench.metering import Meter
 from chalicelib.aws.dynamo import DynamoTable
 from chalicelib.aws.items import reading_item
 from chalicelib.aws.readings import DynamoReadingRepository
 from chalicelib.aws.rollups import seed_items
+from chalicelib.domain.analytics import Interval
 from chalicelib.domain.models import Metric, Reading
 from chalicelib.domain.reports import ReportSpec
-from chalicelib.services.analytics import Interval, room_series, room_stats
+from chalicelib.services.analytics import room_series, room_stats
 from chalicelib.services.reports import build_report
 
 DAY = 86_400_000
 START = 1_793_491_200_000  # 2026-11-01T00:00:00Z
 # "now" of the queries: not aligned to anything, like a dashboard's
 NOW = START + 30 * DAY + 7 * 60_000 + 13_500
-
-
-def _attr_size(value: dict[str, Any]) -> int:
-    ((kind, v),) = value.items()
-    if kind == "S":
-        return len(v.encode())
-    if kind == "N":
-        digits = len(v.lstrip("-").replace(".", "").split("e")[0].strip("0")) or 1
-        return 1 + math.ceil(digits / 2)
-    if kind == "B":
-        return len(v)
-    if kind == "M":
-        return 3 + sum(len(k.encode()) + 1 + _attr_size(x) for k, x in v.items())
-    if kind == "L":
-        return 3 + sum(1 + _attr_size(x) for x in v)
-    return 1
-
-
-def write_units(item: dict[str, Any]) -> int:
-    """Write units DynamoDB charges to put `item` (1 per started KB)."""
-    size = sum(len(name.encode()) + _attr_size(value) for name, value in item.items())
-    return max(1, math.ceil(size / 1024))
-
-
-class Meter:
-    """Counts items read and write units on one client."""
-
-    def __init__(self, client: Any) -> None:
-        self.read = 0
-        self.wru = 0
-        events = client.meta.events
-        events.register("after-call.dynamodb.Query", self._query)
-        events.register("after-call.dynamodb.GetItem", self._get)
-        events.register("after-call.dynamodb.BatchGetItem", self._batch_get)
-        events.register("provide-client-params.dynamodb.PutItem", self._put)
-        events.register("provide-client-params.dynamodb.BatchWriteItem", self._batch_write)
-
-    def _query(self, parsed: dict[str, Any], **_: Any) -> None:
-        self.read += int(parsed.get("ScannedCount", 0))
-
-    def _get(self, parsed: dict[str, Any], **_: Any) -> None:
-        self.read += int("Item" in parsed)
-
-    def _batch_get(self, parsed: dict[str, Any], **_: Any) -> None:
-        self.read += sum(len(v) for v in parsed.get("Responses", {}).values())
-
-    def _put(self, params: dict[str, Any], **_: Any) -> None:
-        self.wru += write_units(params["Item"])
-
-    def _batch_write(self, params: dict[str, Any], **_: Any) -> None:
-        for requests in params["RequestItems"].values():
-            self.wru += sum(write_units(r["PutRequest"]["Item"]) for r in requests)
-
-    @contextmanager
-    def reads(self, into: dict[str, float], key: str) -> Iterator[None]:
-        before = self.read
-        yield
-        into[key] = float(self.read - before)
-
-    def writes(self) -> Callable[[], int]:
-        before = self.wru
-        return lambda: self.wru - before
+TENANT = "bench"
 
 
 def readings(room: str, start: int, end: int, step_ms: int, building: str = "b1") -> list[Reading]:
     """A sensor at a steady rate, temperature wandering through the day."""
     return [
         Reading(
+            tenant=TENANT,
             building=building,
             room=room,
             sensor_id="s1",
@@ -138,23 +74,6 @@ def _log(message: str) -> None:
 _T0 = time.monotonic()
 
 
-@contextmanager
-def moto_table() -> Iterator[tuple[Any, str]]:
-    """A fresh table in in-process moto."""
-    import boto3
-    from moto import mock_aws
-
-    from infra.tables import create_table
-
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        os.environ.setdefault(key, "test")
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        yield client, create_table(client, f"bench-{uuid.uuid4().hex[:8]}")
-
-
 def run() -> dict[str, float]:
     """Every figure of the rollups benchmark."""
     out: dict[str, float] = {}
@@ -172,6 +91,7 @@ def run() -> dict[str, float]:
                 with meter.reads(out, f"series_30d_items_read_{rate}{suffix}"):
                     series = room_series(
                         repo,
+                        TENANT,
                         "b1",
                         room,
                         metric=Metric.TEMPERATURE,
@@ -179,11 +99,12 @@ def run() -> dict[str, float]:
                         to_ms=end,
                         interval=Interval.H1,
                     )
-                assert sum(b["count"] for b in series["buckets"]) > 0
+                assert sum(b.count for b in series.buckets) > 0
         _log("series done")
         with meter.reads(out, "avg15_items_read"):
             room_stats(
                 repo,
+                TENANT,
                 "b1",
                 "every10s",
                 metric=Metric.TEMPERATURE,
@@ -191,7 +112,7 @@ def run() -> dict[str, float]:
                 to_ms=NOW + 1,
             )
         with meter.reads(out, "avg15_items_read_raw_window"):
-            repo.window("b1", "every10s", NOW - 15 * 60_000, NOW)
+            repo.window(TENANT, "b1", "every10s", NOW - 15 * 60_000, NOW)
 
     with moto_table() as (client, table):
         repo = DynamoReadingRepository(DynamoTable(client, table), rollup_threads=1)
@@ -204,39 +125,10 @@ def run() -> dict[str, float]:
         _log("building seeded")
         spec = ReportSpec(building="b2", from_ms=START, to_ms=week)
         with meter.reads(out, "building_report_items_read"):
-            result, _ = build_report(repo, spec)
-        assert len(result["rooms"]) == 20
+            result, _ = build_report(repo, TENANT, spec)
+        assert len(result.rooms) == 20
 
         _log("report done")
-    # Write units in a small fresh table: they do not depend on its size; moto's speed does.
-    with moto_table() as (client, table):
-        repo = DynamoReadingRepository(DynamoTable(client, table), rollup_threads=1)
-        meter = Meter(client)
-        # Write units on the normal path, in steady state (room already indexed by this process).
-        repo.put_readings(readings("live", NOW, NOW + 1, 1))
-        base = NOW + DAY
-        singles = readings("live", base, base + 100 * 10_000, 10_000)
-        wru = meter.writes()
-        for reading in singles:
-            repo.put_readings([reading])
-        out["wru_per_reading_single"] = wru() / len(singles)
-        base += DAY
-        batch = readings("live", base, base + 1000 * 10_000, 10_000)
-        wru = meter.writes()
-        for i in range(0, len(batch), 100):
-            repo.put_readings(batch[i : i + 100])
-        out["wru_per_reading_batch100"] = wru() / len(batch)
-        # A gateway's batch: 100 rooms, one reading each, same instant (worst case for rollups).
-        for i in range(100):
-            repo.put_readings(readings(f"gw{i:03d}", base - DAY, base - DAY + 1, 1))
-        wru = meter.writes()
-        for minute in range(5):
-            at = base + DAY + minute * 60_000
-            repo.put_readings(
-                [r for i in range(100) for r in readings(f"gw{i:03d}", at, at + 1, 1)]
-            )
-        out["wru_per_reading_batch100_100rooms"] = wru() / 500
-        _log("writes done")
     return out
 
 

@@ -88,7 +88,7 @@ STAGES: dict[str, Stage] = {
         throttle_burst=1000,
         api_deadline_s=15.0,
         rollups=Function(memory_mb=1024, timeout_s=120),
-        stream=Stream(batch_size=5000, window_s=300, retry_attempts=10, max_record_age_s=86_400),
+        stream=Stream(batch_size=10_000, window_s=300, retry_attempts=10, max_record_age_s=86_400),
     ),
 }
 
