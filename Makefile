@@ -29,6 +29,7 @@ faults: $(STAMP)
 fuzz: $(STAMP)
 	ROOMTEMP_HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -n 2 -q tests/reliability/test_properties.py
 	ROOMTEMP_FUZZ_EXAMPLES=200 $(BIN)/python -m pytest -q -s tests/reliability/test_schema_fuzz.py
+	ROOMTEMP_ATTACK_EXAMPLES=3000 $(BIN)/python -m pytest -q -s tests/access/test_attack.py
 
 audit: $(STAMP)
 	$(BIN)/pip-audit -r requirements.txt -r requirements-dev.txt

@@ -23,7 +23,15 @@ def _page(kind: str) -> tuple[int, str | None]:
     return asked.limit, page_after(asked.cursor, kind)
 
 
-@route(access_api, "/keys", "POST", Scope.ADMIN, body=KeyIn, responses={201: KeyCreated})
+@route(
+    access_api,
+    "/keys",
+    "POST",
+    Scope.ADMIN,
+    body=KeyIn,
+    responses={201: KeyCreated},
+    errors=(404,),  # a bound building that is not the tenant's
+)
 def post_key(principal: Principal) -> Reply:
     """Issue a key for the caller's tenant; the secret is in this answer only."""
     body = parse_body(KeyIn, json_body(access_api.current_request))
