@@ -7,8 +7,7 @@ ARN, which only the deployment knows (infra/deploy.py sets it; a placeholder oth
 import os
 from typing import Any
 
-from chalice import Chalice
-from chalice.app import DynamoDBEvent, SQSEvent
+from chalice.app import Chalice, DynamoDBEvent, SQSEvent
 
 from chalicelib.api import events
 from chalicelib.api.access import access_api

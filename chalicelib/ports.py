@@ -26,18 +26,25 @@ class ReadingRepository(Protocol):
         ...
 
     def window(
-        self, building: str, room: str, after_ms: int, until_ms: int, metric: Metric | None = None
+        self,
+        tenant: str,
+        building: str,
+        room: str,
+        after_ms: int,
+        until_ms: int,
+        metric: Metric | None = None,
     ) -> list[Reading]:
         """The room's readings with after_ms < ts <= until_ms, in time order; with `metric`,
         only that metric's value is read (the others come back None)."""
         ...
 
-    def latest(self, building: str, room: str) -> Reading | None:
+    def latest(self, tenant: str, building: str, room: str) -> Reading | None:
         """The room's most recent reading, or None."""
         ...
 
     def page(
         self,
+        tenant: str,
         building: str,
         room: str,
         from_ms: int,
@@ -48,11 +55,11 @@ class ReadingRepository(Protocol):
         """Up to `limit` readings of [from_ms, to_ms) after `after`, and whether more follow."""
         ...
 
-    def has_readings(self, building: str, room: str) -> bool:
+    def has_readings(self, tenant: str, building: str, room: str) -> bool:
         """Whether the room holds any reading."""
         ...
 
-    def delete_room_data(self, building: str, room: str) -> int:
+    def delete_room_data(self, tenant: str, building: str, room: str) -> int:
         """Delete every item of the room's partition (readings and their aggregates); count them."""
         ...
 
@@ -62,7 +69,8 @@ class ReadingRepository(Protocol):
 
 
 class RegistryRepository(Protocol):
-    """Tenants, buildings, rooms and sensors. `create_*` return False when the id is taken."""
+    """Tenants, buildings, rooms and sensors. `create_*` return False when the id is taken.
+    Buildings, rooms and sensors are each tenant's own: ids are unique within a tenant."""
 
     def create_tenant(self, tenant: Tenant) -> bool: ...
     def get_tenant(self, tenant: str) -> Tenant | None: ...
@@ -70,16 +78,19 @@ class RegistryRepository(Protocol):
     def list_tenants(self, limit: int, after: str | None) -> Page: ...
 
     def create_building(self, building: Building) -> bool: ...
-    def get_building(self, building: str) -> Building | None: ...
+    def get_building(self, tenant: str, building: str) -> Building | None: ...
     def save_building(self, building: Building) -> None: ...
-    def delete_building(self, building: str) -> None: ...
+    def delete_building(self, tenant: str, building: str) -> None: ...
     def list_buildings(self, tenant: str, limit: int, after: str | None) -> Page: ...
 
     def create_room(self, room: Room) -> bool: ...
-    def get_room(self, building: str, room: str) -> Room | None: ...
+    def get_room(self, tenant: str, building: str, room: str) -> Room | None: ...
+    def existing_rooms(
+        self, tenant: str, places: Sequence[tuple[str, str]]
+    ) -> set[tuple[str, str]]: ...
     def save_room(self, room: Room) -> None: ...
-    def delete_room(self, building: str, room: str) -> None: ...
-    def list_rooms(self, building: str, limit: int, after: str | None) -> Page: ...
+    def delete_room(self, tenant: str, building: str, room: str) -> None: ...
+    def list_rooms(self, tenant: str, building: str, limit: int, after: str | None) -> Page: ...
 
     def create_sensor(self, sensor: Sensor) -> bool: ...
     def get_sensor(self, tenant: str, sensor_id: str) -> Sensor | None: ...
@@ -101,16 +112,30 @@ class RollupRepository(Protocol):
     """Per-room minute and hour rollups, kept by the stream consumer (`refresh`), plus raw reads."""
 
     def rollups(
-        self, building: str, room: str, resolution: Resolution, from_ms: int, to_ms: int
+        self,
+        tenant: str,
+        building: str,
+        room: str,
+        resolution: Resolution,
+        from_ms: int,
+        to_ms: int,
     ) -> list[tuple[int, Rollup]]:
         """The stored rollups of `resolution` starting in [from_ms, to_ms), in time order."""
         ...
 
-    def window(self, building: str, room: str, after_ms: int, until_ms: int) -> list[Reading]:
+    def window(
+        self,
+        tenant: str,
+        building: str,
+        room: str,
+        after_ms: int,
+        until_ms: int,
+        metric: Metric | None = None,
+    ) -> list[Reading]:
         """The room's readings with after_ms < ts <= until_ms, in time order."""
         ...
 
-    def rooms_of(self, building: str) -> list[str]:
+    def rooms_of(self, tenant: str, building: str) -> list[str]:
         """The building's rooms, sorted."""
         ...
 
@@ -120,7 +145,7 @@ class RollupRepository(Protocol):
         Idempotent. The number of rollup items written."""
         ...
 
-    def freshness(self, building: str, room: str) -> int | None:
+    def freshness(self, tenant: str, building: str, room: str) -> int | None:
         """Until when (epoch ms of a write) the room's rollups hold every reading written;
         None before its first refresh."""
         ...
@@ -181,6 +206,10 @@ class ReportRepository(Protocol):
 
     def result_link(self, report_id: str) -> str:
         """A link to the report's JSON result (a presigned URL on AWS)."""
+        ...
+
+    def delete_for_building(self, tenant: str, building: str) -> int:
+        """Delete every report of the tenant's building (status, result, CSV); how many."""
         ...
 
 

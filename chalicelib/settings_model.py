@@ -17,7 +17,8 @@ class Settings(BaseSettings):
     write_concurrency: int = 4
     # How long a warm process trusts a key check / a room's existence before reading it again.
     auth_cache_seconds: float = 10.0
-    registry_cache_seconds: float = 60.0
+    # Longer than a sensor's reporting period, so that a warm process skips the room check.
+    registry_cache_seconds: float = 300.0
 
     # -- the one retry policy (chalicelib/aws/retry.py): API requests and queue workers --
     # An API request answers 503 + Retry-After once this is spent (API Gateway stops at 29 s).

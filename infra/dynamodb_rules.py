@@ -194,7 +194,7 @@ def _check_query(
 
 def _satisfies(value: Any, comparison: str, bounds: list[Any]) -> bool:
     low = bounds[0]
-    checks = {
+    checks: dict[str, Callable[[], bool]] = {
         "EQ": lambda: value == low,
         "=": lambda: value == low,
         "LT": lambda: value < low,

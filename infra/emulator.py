@@ -110,7 +110,7 @@ def patch_moto() -> Callable[[], None]:
     Table.put_item = put_item  # type: ignore[method-assign]
     Table.delete_item = delete_item  # type: ignore[method-assign]
     # BaseModel.__new__ appends each new instance to the class's instances_tracked list.
-    Item.__new__ = staticmethod(_untracked_new)  # type: ignore[assignment]
+    Item.__new__ = staticmethod(_untracked_new)  # type: ignore[method-assign]
 
     def undo() -> None:
         del Item.__new__
@@ -188,7 +188,7 @@ def _key_range(
     with _lock:
         index = _indexes(table).get(hash_key)
         stale = index is None or index.generation != _generation[0]
-        if stale or len(index.values) != len(partition):
+        if index is None or stale or len(index.values) != len(partition):
             if not _SortedKeys.usable(partition):
                 _indexes(table).pop(hash_key, None)
                 return None

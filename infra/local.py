@@ -90,7 +90,12 @@ class Emulator:
         from infra.emulator import patch_moto
 
         undo_speed, undo_rules = patch_moto(), apply()
-        self.unpatch = lambda: (undo_speed(), undo_rules())
+
+        def unpatch() -> None:
+            undo_speed()
+            undo_rules()
+
+        self.unpatch = unpatch
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.server = ThreadedMotoServer(ip_address=LOCALHOST, port=self.port, verbose=False)
         self.server.start()

@@ -19,6 +19,7 @@ MINUTE = 60_000
 def reading(
     ts_ms: int = T0,
     *,
+    tenant: str = "t1",
     building: str = "hq",
     room: str = "r101",
     sensor_id: str = "s1",
@@ -35,6 +36,7 @@ def reading(
         temperature=temperature,
         humidity=humidity,
         co2=co2,
+        tenant=tenant,
     )
 
 

@@ -30,24 +30,27 @@ from chalicelib.ports import Begun, ObjectGoneError, ReadingRepository, Reposito
 _Key = tuple[int, str]
 
 
+Place = tuple[str, str, str]  # tenant, building, room
+
+
 class InMemoryReadingRepository:
-    """Readings per room in a sorted list of (timestamp, sensor) keys; rollups kept by `refresh`
-    only, as the stream consumer keeps the table's. New readings are also logged as the table's
-    stream would carry them (`take_changes`), so tests can fold them like the consumer does."""
+    """Readings per tenant's room in a sorted list of (timestamp, sensor) keys; rollups kept by
+    `refresh` only, as the stream consumer keeps the table's. New readings are also logged as
+    the table's stream would carry them (`take_changes`), so tests fold them as the consumer
+    does."""
 
     def __init__(self) -> None:
-        self._keys: dict[tuple[str, str], list[_Key]] = {}
-        self._items: dict[tuple[str, str], dict[_Key, Reading]] = {}
-        self._unsorted: set[tuple[str, str]] = set()
-        self._rollups: dict[tuple[str, str, Resolution], dict[int, Rollup]] = {}
-        self._rooms: dict[str, set[str]] = {}
-        self._fresh: dict[tuple[str, str], int] = {}
+        self._keys: dict[Place, list[_Key]] = {}
+        self._items: dict[Place, dict[_Key, Reading]] = {}
+        self._unsorted: set[Place] = set()
+        self._rollups: dict[tuple[Place, Resolution], dict[int, Rollup]] = {}
+        self._rooms: dict[tuple[str, str], set[str]] = {}
+        self._fresh: dict[Place, int] = {}
         self._changes: list[TableChange] = []
         self._sequence = 0
         self.rollups_written = 0
 
-    def _sorted_keys(self, building: str, room: str) -> list[_Key]:
-        place = (building, room)
+    def _sorted_keys(self, place: Place) -> list[_Key]:
         keys = self._keys.get(place, [])
         if place in self._unsorted:
             keys.sort()
@@ -58,19 +61,19 @@ class InMemoryReadingRepository:
         """Store readings not stored yet; count the rest as duplicates."""
         accepted = duplicates = 0
         for reading in readings:
-            room = (reading.building, reading.room)
-            items = self._items.setdefault(room, {})
+            place = (reading.tenant, reading.building, reading.room)
+            items = self._items.setdefault(place, {})
             key = (reading.ts_ms, reading.sensor_id)
             if key in items:
                 duplicates += 1
                 continue
             items[key] = reading
-            keys = self._keys.setdefault(room, [])
+            keys = self._keys.setdefault(place, [])
             if keys and keys[-1] > key:
-                self._unsorted.add(room)  # sorted on the next read: writes stay O(1)
+                self._unsorted.add(place)  # sorted on the next read: writes stay O(1)
             keys.append(key)
             accepted += 1
-            self._rooms.setdefault(reading.building, set()).add(reading.room)
+            self._rooms.setdefault(place[:2], set()).add(reading.room)
             self._sequence += 1
             self._changes.append(TableChange(str(self._sequence), now_ms(), reading))
         return WriteResult(accepted=accepted, duplicates=duplicates)
@@ -83,67 +86,81 @@ class InMemoryReadingRepository:
     def refresh(self, readings: Sequence[Reading], *, as_of_ms: int) -> int:
         """Recompute the touched minutes, then their hours (as the DynamoDB adapter does)."""
         written = 0
-        minutes = {(r.building, r.room, floor_to(r.ts_ms, MINUTE_MS)) for r in readings}
-        changed_hours: set[tuple[str, str, int]] = set()
-        for building, room, minute in sorted(minutes):
-            window = self.window(building, room, minute - 1, minute + MINUTE_MS - 1)
+        minutes = {((r.tenant, r.building, r.room), floor_to(r.ts_ms, MINUTE_MS)) for r in readings}
+        changed_hours: set[tuple[Place, int]] = set()
+        for place, minute in sorted(minutes):
+            window = self.window(*place, minute - 1, minute + MINUTE_MS - 1)
             rollup = Rollup.of_readings(window, whole_minute=True)
-            stored = self._rollups.setdefault((building, room, Resolution.MINUTE), {})
+            stored = self._rollups.setdefault((place, Resolution.MINUTE), {})
             if rollup.readings and (
                 minute not in stored or stored[minute].readings < rollup.readings
             ):
                 stored[minute] = rollup
                 written += 1
-                changed_hours.add((building, room, floor_to(minute, HOUR_MS)))
-        for building, room, hour in sorted(changed_hours):
-            parts = self.rollups(building, room, Resolution.MINUTE, hour, hour + HOUR_MS)
-            stored = self._rollups.setdefault((building, room, Resolution.HOUR), {})
+                changed_hours.add((place, floor_to(minute, HOUR_MS)))
+        for place, hour in sorted(changed_hours):
+            parts = self.rollups(*place, Resolution.MINUTE, hour, hour + HOUR_MS)
+            stored = self._rollups.setdefault((place, Resolution.HOUR), {})
             stored[hour] = Rollup.of_minutes(r for _, r in parts)
             written += 1
-        for building, room, _ in changed_hours:
-            place = (building, room)
+        for place, _ in changed_hours:
             self._fresh[place] = max(self._fresh.get(place, as_of_ms), as_of_ms)
         self.rollups_written += written
         return written
 
-    def freshness(self, building: str, room: str) -> int | None:
+    def freshness(self, tenant: str, building: str, room: str) -> int | None:
         """Until when the room's rollups hold every reading (the last refresh's as_of)."""
-        return self._fresh.get((building, room))
+        return self._fresh.get((tenant, building, room))
 
     def rollups(
-        self, building: str, room: str, resolution: Resolution, from_ms: int, to_ms: int
+        self,
+        tenant: str,
+        building: str,
+        room: str,
+        resolution: Resolution,
+        from_ms: int,
+        to_ms: int,
     ) -> list[tuple[int, Rollup]]:
         """Stored rollups of `resolution` starting in [from_ms, to_ms), in time order."""
-        stored = self._rollups.get((building, room, resolution), {})
+        stored = self._rollups.get(((tenant, building, room), resolution), {})
         return [
             (start, copy_rollup(stored[start]))
             for start in sorted(stored)
             if from_ms <= start < to_ms
         ]
 
-    def rooms_of(self, building: str) -> list[str]:
+    def rooms_of(self, tenant: str, building: str) -> list[str]:
         """The building's rooms that have readings."""
-        return sorted(self._rooms.get(building, ()))
+        return sorted(self._rooms.get((tenant, building), ()))
 
     def window(
-        self, building: str, room: str, after_ms: int, until_ms: int, metric: Metric | None = None
+        self,
+        tenant: str,
+        building: str,
+        room: str,
+        after_ms: int,
+        until_ms: int,
+        metric: Metric | None = None,
     ) -> list[Reading]:
         """Readings with after_ms < ts <= until_ms."""
-        keys = self._sorted_keys(building, room)
-        items = self._items.get((building, room), {})
+        place = (tenant, building, room)
+        keys = self._sorted_keys(place)
+        items = self._items.get(place, {})
         lo = bisect.bisect_left(keys, (after_ms + 1, ""))
         hi = bisect.bisect_left(keys, (until_ms + 1, ""))
         return [items[k] for k in keys[lo:hi]]
 
-    def latest(self, building: str, room: str) -> Reading | None:
+    def latest(self, tenant: str, building: str, room: str) -> Reading | None:
         """The most recent reading of the room."""
-        keys = self._sorted_keys(building, room)
+        place = (tenant, building, room)
+        keys = self._sorted_keys(place)
         if not keys:
             return None
-        return self._items[(building, room)][keys[-1]]
+        return self._items[place][keys[-1]]
 
     def page(
         self,
+        tenant: str,
         building: str,
         room: str,
         from_ms: int,
@@ -152,8 +169,9 @@ class InMemoryReadingRepository:
         after: Position | None,
     ) -> tuple[list[Reading], bool]:
         """Up to `limit` readings in [from_ms, to_ms) strictly after `after`."""
-        keys = self._sorted_keys(building, room)
-        items = self._items.get((building, room), {})
+        place = (tenant, building, room)
+        keys = self._sorted_keys(place)
+        items = self._items.get(place, {})
         if after is None:
             lo = bisect.bisect_left(keys, (from_ms, ""))
         else:
@@ -162,18 +180,20 @@ class InMemoryReadingRepository:
         selected = keys[lo:hi][: limit + 1]
         return [items[k] for k in selected[:limit]], len(selected) > limit
 
-    def has_readings(self, building: str, room: str) -> bool:
+    def has_readings(self, tenant: str, building: str, room: str) -> bool:
         """Whether the room holds any reading."""
-        return bool(self._keys.get((building, room)))
+        return bool(self._keys.get((tenant, building, room)))
 
-    def delete_room_data(self, building: str, room: str) -> int:
+    def delete_room_data(self, tenant: str, building: str, room: str) -> int:
         """Forget the room's readings and their rollups."""
-        self._keys.pop((building, room), None)
-        self._unsorted.discard((building, room))
+        place = (tenant, building, room)
+        self._keys.pop(place, None)
+        self._unsorted.discard(place)
         for resolution in Resolution:
-            self._rollups.pop((building, room, resolution), None)
-        self._rooms.get(building, set()).discard(room)
-        return len(self._items.pop((building, room), {}))
+            self._rollups.pop((place, resolution), None)
+        self._fresh.pop(place, None)
+        self._rooms.get((tenant, building), set()).discard(room)
+        return len(self._items.pop(place, {}))
 
     def ping(self) -> None:
         """Always answers."""
@@ -191,8 +211,8 @@ class InMemoryRegistryRepository:
 
     def __init__(self) -> None:
         self.tenants: dict[str, Tenant] = {}
-        self.buildings: dict[str, Building] = {}
-        self.rooms: dict[str, dict[str, Room]] = {}
+        self.buildings: dict[tuple[str, str], Building] = {}
+        self.rooms: dict[tuple[str, str], dict[str, Room]] = {}
         self.sensors: dict[str, dict[str, Sensor]] = {}
 
     def create_tenant(self, tenant: Tenant) -> bool:
@@ -208,37 +228,43 @@ class InMemoryRegistryRepository:
         return _page(self.tenants, limit, after)
 
     def create_building(self, building: Building) -> bool:
-        return self.buildings.setdefault(building.building, building) is building
+        key = (building.tenant, building.building)
+        return self.buildings.setdefault(key, building) is building
 
-    def get_building(self, building: str) -> Building | None:
-        return self.buildings.get(building)
+    def get_building(self, tenant: str, building: str) -> Building | None:
+        return self.buildings.get((tenant, building))
 
     def save_building(self, building: Building) -> None:
-        self.buildings[building.building] = building
+        self.buildings[(building.tenant, building.building)] = building
 
-    def delete_building(self, building: str) -> None:
-        self.buildings.pop(building, None)
-        self.rooms.pop(building, None)
+    def delete_building(self, tenant: str, building: str) -> None:
+        self.buildings.pop((tenant, building), None)
+        self.rooms.pop((tenant, building), None)
 
     def list_buildings(self, tenant: str, limit: int, after: str | None) -> Page:
-        owned = {k: b for k, b in self.buildings.items() if b.tenant == tenant}
+        owned = {k[1]: b for k, b in self.buildings.items() if k[0] == tenant}
         return _page(owned, limit, after)
 
     def create_room(self, room: Room) -> bool:
-        rooms = self.rooms.setdefault(room.building, {})
+        rooms = self.rooms.setdefault((room.tenant, room.building), {})
         return rooms.setdefault(room.room, room) is room
 
-    def get_room(self, building: str, room: str) -> Room | None:
-        return self.rooms.get(building, {}).get(room)
+    def get_room(self, tenant: str, building: str, room: str) -> Room | None:
+        return self.rooms.get((tenant, building), {}).get(room)
+
+    def existing_rooms(
+        self, tenant: str, places: Sequence[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
+        return {(b, r) for b, r in places if self.get_room(tenant, b, r) is not None}
 
     def save_room(self, room: Room) -> None:
-        self.rooms.setdefault(room.building, {})[room.room] = room
+        self.rooms.setdefault((room.tenant, room.building), {})[room.room] = room
 
-    def delete_room(self, building: str, room: str) -> None:
-        self.rooms.get(building, {}).pop(room, None)
+    def delete_room(self, tenant: str, building: str, room: str) -> None:
+        self.rooms.get((tenant, building), {}).pop(room, None)
 
-    def list_rooms(self, building: str, limit: int, after: str | None) -> Page:
-        return _page(self.rooms.get(building, {}), limit, after)
+    def list_rooms(self, tenant: str, building: str, limit: int, after: str | None) -> Page:
+        return _page(self.rooms.get((tenant, building), {}), limit, after)
 
     def create_sensor(self, sensor: Sensor) -> bool:
         sensors = self.sensors.setdefault(sensor.tenant, {})
@@ -384,6 +410,19 @@ class InMemoryReportRepository:
     def result_link(self, report_id: str) -> str:
         """A memory: link (there is no server to fetch it from)."""
         return f"memory://reports/{report_id}.json"
+
+    def delete_for_building(self, tenant: str, building: str) -> int:
+        """Forget the building's reports and their objects."""
+        doomed = [
+            r.id
+            for r in self._reports.values()
+            if r.tenant == tenant and r.spec.building == building
+        ]
+        for report_id in doomed:
+            del self._reports[report_id]
+            self.objects.pop(f"reports/{report_id}.json", None)
+            self.objects.pop(f"reports/{report_id}.csv", None)
+        return len(doomed)
 
 
 class InMemoryObjectStore:

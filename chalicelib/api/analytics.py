@@ -10,7 +10,7 @@ from chalicelib import wiring
 from chalicelib.api.http import parse_query
 from chalicelib.api.queries import BuildingAverageQuery, PeriodQuery, SeriesQuery, StatsQuery
 from chalicelib.api.routing import route
-from chalicelib.api.scope import scoped_building, scoped_room
+from chalicelib.api.scope import owner, scoped_building, scoped_room
 from chalicelib.domain.access import Principal, Scope
 from chalicelib.domain.analytics import BuildingAverage, BuildingStats, RoomStats, Series
 from chalicelib.domain.timeutil import now_ms
@@ -40,7 +40,12 @@ def get_series(principal: Principal, building: str, room: str) -> Series:
     building, room = scoped_room(principal, building, room)
     asked = parse_query(SeriesQuery, analytics_api.current_request)
     return analytics.room_series(
-        wiring.repositories().rollups, building, room, interval=asked.interval, **_period(asked)
+        wiring.repositories().rollups,
+        owner(principal),
+        building,
+        room,
+        interval=asked.interval,
+        **_period(asked),
     )
 
 
@@ -52,7 +57,12 @@ def get_room_stats(principal: Principal, building: str, room: str) -> RoomStats:
     building, room = scoped_room(principal, building, room)
     asked = parse_query(StatsQuery, analytics_api.current_request)
     return analytics.room_stats(
-        wiring.repositories().rollups, building, room, band=asked.band, **_period(asked)
+        wiring.repositories().rollups,
+        owner(principal),
+        building,
+        room,
+        band=asked.band,
+        **_period(asked),
     )
 
 
@@ -69,7 +79,7 @@ def get_building_stats(principal: Principal, building: str) -> BuildingStats:
     building = scoped_building(principal, building)
     asked = parse_query(StatsQuery, analytics_api.current_request)
     return analytics.building_stats(
-        wiring.repositories().rollups, building, band=asked.band, **_period(asked)
+        wiring.repositories().rollups, owner(principal), building, band=asked.band, **_period(asked)
     )
 
 
@@ -87,6 +97,7 @@ def get_building_average(principal: Principal, building: str) -> BuildingAverage
     asked = parse_query(BuildingAverageQuery, analytics_api.current_request)
     return analytics.building_average(
         wiring.repositories().rollups,
+        owner(principal),
         building,
         metric=asked.metric,
         minutes=asked.minutes,

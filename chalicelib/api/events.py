@@ -61,9 +61,11 @@ def report_jobs(event: SQSEvent) -> dict[str, Any]:
         except (ValueError, KeyError, TypeError):
             observability.logger().warning("dropping a malformed report message")
             return
+        repos = wiring.repositories()
         reports.run_report(
             wiring.report_repository(),
-            wiring.repositories().rollups,
+            repos.rollups,
+            repos.registry,
             report_id,
             clock=now_ms,
             delivery=int(record.attributes.approximate_receive_count or 1),

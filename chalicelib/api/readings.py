@@ -153,6 +153,7 @@ def get_average(principal: Principal, building: str, room: str) -> WindowAverage
     asked = parse_query(AverageQuery, readings_api.current_request)
     return readings.window_average(
         wiring.repositories().readings,
+        owner(principal),
         building,
         room,
         metric=asked.metric,
@@ -169,7 +170,9 @@ def get_latest(principal: Principal, building: str, room: str) -> ReadingOut:
     """The room's most recent reading (404 if none)."""
     building, room = scoped_room(principal, building, room)
     asked = parse_query(UnitQuery, readings_api.current_request)
-    found = readings.latest_reading(wiring.repositories().readings, building, room)
+    found = readings.latest_reading(
+        wiring.repositories().readings, owner(principal), building, room
+    )
     return ReadingOut.of(found, asked.unit)
 
 
@@ -212,6 +215,7 @@ def get_readings(principal: Principal, building: str, room: str) -> ReadingsPage
             raise MalformedRequestError("cursor: not a cursor this API issued") from None
     page = readings.list_readings(
         wiring.repositories().readings,
+        owner(principal),
         building,
         room,
         from_ms=from_ms,

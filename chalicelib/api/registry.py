@@ -114,6 +114,7 @@ def delete_building(principal: Principal, building: str) -> Reply:
     registry.delete_building(
         repos.registry,
         repos.readings,
+        wiring.report_repository(),
         owner(principal),
         reachable(principal, building),
         force=_force(),
@@ -162,13 +163,20 @@ def list_rooms(principal: Principal, building: str) -> RoomsPage:
     repos = wiring.repositories()
     building = reachable(principal, building)
     limit, after = _page("rooms")
-    page = registry.list_rooms(repos.registry, owner(principal), building, limit, after)
+    tenant = owner(principal)
+    page = registry.list_rooms(repos.registry, tenant, building, limit, after)
     now = now_ms()
     items = []
     for room in page.items:
-        latest = repos.readings.latest(building, room.room)
+        latest = repos.readings.latest(tenant, building, room.room)
         average = readings.window_average(
-            repos.readings, building, room.room, metric=Metric.TEMPERATURE, minutes=15, at_ms=now
+            repos.readings,
+            tenant,
+            building,
+            room.room,
+            metric=Metric.TEMPERATURE,
+            minutes=15,
+            at_ms=now,
         )
         items.append(
             RoomSummary(

@@ -21,7 +21,7 @@ def number(value: float) -> dict[str, str]:
 def reading_key(reading: Reading) -> Item:
     """The primary key of a reading's item."""
     return {
-        "pk": {"S": keys.room_pk(reading.building, reading.room)},
+        "pk": {"S": keys.room_pk(reading.tenant, reading.building, reading.room)},
         "sk": {"S": keys.reading_sk(reading.ts_ms, reading.sensor_id)},
     }
 
@@ -42,7 +42,7 @@ def reading_item(reading: Reading, expires_at: int | None = None) -> Item:
 
 def item_reading(item: Item) -> Reading:
     """The reading an item stores."""
-    building, room = keys.parse_room_pk(item["pk"]["S"])
+    tenant, building, room = keys.parse_room_pk(item["pk"]["S"])
     ts_ms, sensor_id = keys.parse_reading_sk(item["sk"]["S"])
     values = {m: float(item[m]["N"]) for m in _METRICS if m in item}
     return Reading(
@@ -53,6 +53,7 @@ def item_reading(item: Item) -> Reading:
         temperature=values.get("temperature"),
         humidity=values.get("humidity"),
         co2=values.get("co2"),
+        tenant=tenant,
     )
 
 

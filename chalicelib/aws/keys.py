@@ -1,10 +1,13 @@
 """Every key string of the table is built and parsed here, and only here.
 
-Readings: pk = `<building>#<room>`, sk = `<YYYY-MM-DDTHH:MM:SS.mmmZ>#<sensor_id>`.
-Identifiers are 1-64 of [A-Za-z0-9_.:-], so `#` never occurs inside one: the pk is injective
-(no two (building, room) pairs share a partition) and the sk sorts by time, then sensor.
-Other item types (registry, keys, rollups) use partition keys that start with `@`, a character
-identifiers cannot start with, so they can never collide with a room's partition.
+Readings: pk = `<tenant>#<building>#<room>`, sk = `<YYYY-MM-DDTHH:MM:SS.mmmZ>#<sensor_id>`.
+The client's composite `building#room` key, prefixed with the tenant: building ids belong to
+their tenant, so no other tenant's data can ever share a partition with them, whatever ids
+change hands. Identifiers are 1-64 of [A-Za-z0-9_.:-], so `#` never occurs inside one: the pk is
+injective and the sk sorts by time, then sensor. Other item types (registry, keys, reports) use
+partition keys that start with `@`, a character identifiers cannot start with, so they can never
+collide with a room's partition; rollups live in the room's own partition, sorting after its
+readings.
 """
 
 from __future__ import annotations
@@ -19,15 +22,15 @@ HIGH = "~"
 _TS_WIDTH = 24  # len("2026-11-25T16:17:13.123Z")
 
 
-def room_pk(building: str, room: str) -> str:
-    """Partition key of a room's readings."""
-    return f"{building}{SEP}{room}"
+def room_pk(tenant: str, building: str, room: str) -> str:
+    """Partition key of a tenant's room: its readings and their rollups."""
+    return f"{tenant}{SEP}{building}{SEP}{room}"
 
 
-def parse_room_pk(pk: str) -> tuple[str, str]:
-    """(building, room) of a room partition key."""
-    building, room = pk.split(SEP)
-    return building, room
+def parse_room_pk(pk: str) -> tuple[str, str, str]:
+    """(tenant, building, room) of a room partition key."""
+    tenant, building, room = pk.split(SEP)
+    return tenant, building, room
 
 
 def reading_sk(ts_ms: int, sensor_id: str) -> str:
@@ -81,9 +84,9 @@ def tenant_key(tenant: str) -> tuple[str, str]:
     return TENANTS_PK, tenant
 
 
-def building_key(building: str) -> tuple[str, str]:
-    """(pk, sk) of a building's item: the building id is unique across tenants."""
-    return f"@b{SEP}{building}", META
+def building_key(tenant: str, building: str) -> tuple[str, str]:
+    """(pk, sk) of a tenant's building's item (its rooms share the partition)."""
+    return f"@b{SEP}{tenant}{SEP}{building}", META
 
 
 def building_index(tenant: str, building: str) -> tuple[str, str]:
@@ -91,9 +94,9 @@ def building_index(tenant: str, building: str) -> tuple[str, str]:
     return f"@t{SEP}{tenant}{SEP}buildings", building
 
 
-def room_key(building: str, room: str) -> tuple[str, str]:
+def room_key(tenant: str, building: str, room: str) -> tuple[str, str]:
     """(pk, sk) of a room's registry item, in its building's partition."""
-    return building_key(building)[0], ROOM_PREFIX + room
+    return building_key(tenant, building)[0], ROOM_PREFIX + room
 
 
 def sensor_key(tenant: str, sensor_id: str) -> tuple[str, str]:
@@ -147,14 +150,14 @@ def is_hour_sk(sk: str) -> bool:
 
 
 # -- a building's rooms: the registry's room items (room_key) are the index ------------------
-def building_rooms_pk(building: str) -> str:
+def building_rooms_pk(tenant: str, building: str) -> str:
     """Partition holding the building's room items (see room_key)."""
-    return building_key(building)[0]
+    return building_key(tenant, building)[0]
 
 
 def room_index_sk(room: str) -> str:
     """Sort key of one room's registry item in its building's partition."""
-    return room_key("", room)[1]
+    return ROOM_PREFIX + room
 
 
 def parse_room_index_sk(sk: str) -> str:
@@ -175,3 +178,14 @@ REPORT_SK = "report"
 def report_pk(report_id: str) -> str:
     """Partition key of one report's status item."""
     return f"@report{SEP}{report_id}"
+
+
+def report_index(tenant: str, building: str, report_id: str) -> tuple[str, str]:
+    """(gsi1pk, gsi1sk) that lists a report under its tenant and building."""
+    return f"@t{SEP}{tenant}{SEP}reports", f"{building}{SEP}{report_id}"
+
+
+def reports_of_building(tenant: str, building: str) -> tuple[str, str]:
+    """(gsi1pk, gsi1sk prefix) of a building's reports (report_index)."""
+    pk, sk = report_index(tenant, building, "")
+    return pk, sk

@@ -70,7 +70,13 @@ class DynamoReadingRepository:
     # -- reads ----------------------------------------------------------------------------
 
     def window(
-        self, building: str, room: str, after_ms: int, until_ms: int, metric: Metric | None = None
+        self,
+        tenant: str,
+        building: str,
+        room: str,
+        after_ms: int,
+        until_ms: int,
+        metric: Metric | None = None,
     ) -> list[Reading]:
         """Readings with after_ms < ts <= until_ms: one Query that reads only the window (and,
         with `metric`, only the keys and that metric of each reading)."""
@@ -82,7 +88,7 @@ class DynamoReadingRepository:
         items = self._table.query(
             KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
             ExpressionAttributeValues={
-                ":pk": {"S": keys.room_pk(building, room)},
+                ":pk": {"S": keys.room_pk(tenant, building, room)},
                 ":low": {"S": low},
                 ":high": {"S": high},
             },
@@ -90,17 +96,21 @@ class DynamoReadingRepository:
         )
         return [item_reading(i) for i in items]
 
-    def latest(self, building: str, room: str, *, consistent: bool = False) -> Reading | None:
+    def latest(
+        self, tenant: str, building: str, room: str, *, consistent: bool = False
+    ) -> Reading | None:
         """The newest reading: a reverse Query with Limit 1."""
-        items = self._one_reading(building, room, ScanIndexForward=False, ConsistentRead=consistent)
+        items = self._one_reading(
+            tenant, building, room, ScanIndexForward=False, ConsistentRead=consistent
+        )
         return item_reading(items[0]) if items else None
 
-    def _one_reading(self, building: str, room: str, **options: Any) -> list[Item]:
+    def _one_reading(self, tenant: str, building: str, room: str, **options: Any) -> list[Item]:
         """A Query of the room's readings (not its rollups) that reads at most one item."""
         response = self._table.query_page(
             KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
             ExpressionAttributeValues={
-                ":pk": {"S": keys.room_pk(building, room)},
+                ":pk": {"S": keys.room_pk(tenant, building, room)},
                 ":low": {"S": keys.READINGS_LOW},
                 ":high": {"S": keys.READINGS_HIGH},
             },
@@ -111,6 +121,7 @@ class DynamoReadingRepository:
 
     def page(
         self,
+        tenant: str,
         building: str,
         room: str,
         from_ms: int,
@@ -120,7 +131,7 @@ class DynamoReadingRepository:
     ) -> tuple[list[Reading], bool]:
         """Up to `limit` readings of [from, to) after `after`; reads at most limit + 1 items."""
         low, high = keys.range_bounds(from_ms, to_ms)
-        pk = keys.room_pk(building, room)
+        pk = keys.room_pk(tenant, building, room)
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
             "ExpressionAttributeValues": {
@@ -142,15 +153,15 @@ class DynamoReadingRepository:
                 break
         return found[:limit], len(found) > limit
 
-    def has_readings(self, building: str, room: str) -> bool:
+    def has_readings(self, tenant: str, building: str, room: str) -> bool:
         """Whether the room holds any reading: a Query that reads at most one item."""
-        return bool(self._one_reading(building, room, ProjectionExpression="pk"))
+        return bool(self._one_reading(tenant, building, room, ProjectionExpression="pk"))
 
-    def delete_room_data(self, building: str, room: str) -> int:
+    def delete_room_data(self, tenant: str, building: str, room: str) -> int:
         """Delete every item of the room's partition (readings and aggregates), 25 per request."""
         items = self._table.query(
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": keys.room_pk(building, room)}},
+            ExpressionAttributeValues={":pk": {"S": keys.room_pk(tenant, building, room)}},
             ProjectionExpression="pk, sk",
         )
         found = list(items)
@@ -158,23 +169,29 @@ class DynamoReadingRepository:
         return len(found)
 
     def rollups(
-        self, building: str, room: str, resolution: Resolution, from_ms: int, to_ms: int
+        self,
+        tenant: str,
+        building: str,
+        room: str,
+        resolution: Resolution,
+        from_ms: int,
+        to_ms: int,
     ) -> list[tuple[int, Rollup]]:
         """Stored minute or hour rollups starting in [from_ms, to_ms): one Query."""
-        return self._rollups.rollups(building, room, resolution, from_ms, to_ms)
+        return self._rollups.rollups(tenant, building, room, resolution, from_ms, to_ms)
 
-    def rooms_of(self, building: str) -> list[str]:
+    def rooms_of(self, tenant: str, building: str) -> list[str]:
         """The building's registered rooms."""
-        return self._rollups.rooms_of(building)
+        return self._rollups.rooms_of(tenant, building)
 
     def refresh(self, readings: Sequence[Reading], *, as_of_ms: int) -> int:
         """Bring the rollups of the readings' minutes and hours up to date (stream consumer);
         the number of rollup items written."""
         return self._rollups.refresh(readings, as_of_ms=as_of_ms)
 
-    def freshness(self, building: str, room: str) -> int | None:
+    def freshness(self, tenant: str, building: str, room: str) -> int | None:
         """Until when (epoch ms of a write) the room's rollups hold every reading written."""
-        return self._rollups.freshness(building, room)
+        return self._rollups.freshness(tenant, building, room)
 
     def ping(self) -> None:
         """DescribeTable: raises StorageUnavailableError if the table is missing or unreachable."""

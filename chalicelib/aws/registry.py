@@ -6,7 +6,7 @@ free-form metadata then needs no number conversion.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -118,19 +118,18 @@ class DynamoRegistryRepository:
 
     def create_building(self, building: Building) -> bool:
         index = keys.building_index(building.tenant, building.building)
-        return self._t.put(
-            keys.building_key(building.building), building, index=index, only_new=True
-        )
+        key = keys.building_key(building.tenant, building.building)
+        return self._t.put(key, building, index=index, only_new=True)
 
-    def get_building(self, building: str) -> Building | None:
-        return self._t.get(keys.building_key(building), Building)
+    def get_building(self, tenant: str, building: str) -> Building | None:
+        return self._t.get(keys.building_key(tenant, building), Building)
 
     def save_building(self, building: Building) -> None:
         index = keys.building_index(building.tenant, building.building)
-        self._t.put(keys.building_key(building.building), building, index=index)
+        self._t.put(keys.building_key(building.tenant, building.building), building, index=index)
 
-    def delete_building(self, building: str) -> None:
-        pk = keys.building_key(building)[0]
+    def delete_building(self, tenant: str, building: str) -> None:
+        pk = keys.building_key(tenant, building)[0]
         items = list(
             self._t.query(
                 KeyConditionExpression="pk = :pk",
@@ -148,19 +147,32 @@ class DynamoRegistryRepository:
         return self._t.page(Building, limit, pk=pk, prefix="", after=after, index=True)
 
     def create_room(self, room: Room) -> bool:
-        return self._t.put(keys.room_key(room.building, room.room), room, only_new=True)
+        key = keys.room_key(room.tenant, room.building, room.room)
+        return self._t.put(key, room, only_new=True)
 
-    def get_room(self, building: str, room: str) -> Room | None:
-        return self._t.get(keys.room_key(building, room), Room)
+    def get_room(self, tenant: str, building: str, room: str) -> Room | None:
+        return self._t.get(keys.room_key(tenant, building, room), Room)
+
+    def existing_rooms(
+        self, tenant: str, places: Sequence[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
+        """Which of the tenant's (building, room) exist: one consistent BatchGetItem per 100."""
+        wanted = {keys.room_key(tenant, *place): place for place in places}
+        found = self._t.table.batch_get(
+            [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in wanted],
+            projection="pk, sk",
+            consistent=True,
+        )
+        return {wanted[(item["pk"]["S"], item["sk"]["S"])] for item in found}
 
     def save_room(self, room: Room) -> None:
-        self._t.put(keys.room_key(room.building, room.room), room)
+        self._t.put(keys.room_key(room.tenant, room.building, room.room), room)
 
-    def delete_room(self, building: str, room: str) -> None:
-        self._t.delete(keys.room_key(building, room))
+    def delete_room(self, tenant: str, building: str, room: str) -> None:
+        self._t.delete(keys.room_key(tenant, building, room))
 
-    def list_rooms(self, building: str, limit: int, after: str | None) -> Page:
-        pk = keys.building_key(building)[0]
+    def list_rooms(self, tenant: str, building: str, limit: int, after: str | None) -> Page:
+        pk = keys.building_key(tenant, building)[0]
         return self._t.page(Room, limit, pk=pk, prefix=keys.ROOM_PREFIX, after=after)
 
     def create_sensor(self, sensor: Sensor) -> bool:

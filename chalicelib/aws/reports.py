@@ -41,6 +41,9 @@ class DynamoReportRepository:
             "spec": {"S": report.spec.model_dump_json()},
             "created_ms": {"N": str(report.created_ms)},
         }
+        index_pk, index_sk = keys.report_index(report.tenant, report.spec.building, report.id)
+        item["gsi1pk"] = {"S": index_pk}
+        item["gsi1sk"] = {"S": index_sk}
         return self._table.put_if_absent(item)
 
     def get(self, report_id: str) -> Report | None:
@@ -136,3 +139,22 @@ class DynamoReportRepository:
     def result_link(self, report_id: str) -> str:
         """A presigned GET URL of the JSON result, valid for an hour."""
         return self._objects.link(json_key(report_id))
+
+    def delete_for_building(self, tenant: str, building: str) -> int:
+        """Every report of the building (gsi1 lists them under their tenant): objects first,
+        then the status item."""
+        index_pk, prefix = keys.reports_of_building(tenant, building)
+        found = list(
+            self._table.query(
+                IndexName=keys.GSI1,
+                KeyConditionExpression="gsi1pk = :pk AND begins_with(gsi1sk, :prefix)",
+                ExpressionAttributeValues={":pk": {"S": index_pk}, ":prefix": {"S": prefix}},
+                ProjectionExpression="pk, sk, gsi1sk",
+            )
+        )
+        for item in found:
+            report_id = item["gsi1sk"]["S"][len(prefix) :]
+            self._objects.delete(json_key(report_id))
+            self._objects.delete(csv_key(report_id))
+            self._table.delete({"pk": item["pk"], "sk": item["sk"]})
+        return len(found)

@@ -43,7 +43,7 @@ REFRESH_THREADS = 8
 # one small Query (late readings scattered over a day, at an hour's gap, re-read all of it).
 REREAD_GAP_MS = 5 * MINUTE_MS
 
-RoomMinute = tuple[str, str, int]
+RoomMinute = tuple[str, int]  # a room's partition key, a minute's start
 
 
 def _num(value: float | int) -> dict[str, str]:
@@ -51,10 +51,10 @@ def _num(value: float | int) -> dict[str, str]:
     return {"N": repr(value)}
 
 
-def rollup_item(building: str, room: str, sk: str, rollup: Rollup, *, hour: bool) -> Item:
-    """The item of one minute or hour rollup."""
+def rollup_item(pk: str, sk: str, rollup: Rollup, *, hour: bool) -> Item:
+    """The item of one minute or hour rollup, in the room partition `pk`."""
     item: Item = {
-        "pk": {"S": keys.room_pk(building, room)},
+        "pk": {"S": pk},
         "sk": {"S": sk},
         "n": {"N": str(rollup.readings)},
     }
@@ -101,22 +101,27 @@ def item_rollup(item: Item) -> tuple[int, Rollup]:
     return keys.parse_rollup_sk(sk), rollup
 
 
+def room_of(reading: Reading) -> str:
+    """The partition key of a reading's room."""
+    return keys.room_pk(reading.tenant, reading.building, reading.room)
+
+
 def touched(readings: Iterable[Reading]) -> list[RoomMinute]:
-    """The distinct (building, room, minute start) the readings fall in, sorted."""
-    return sorted({(r.building, r.room, floor_to(r.ts_ms, MINUTE_MS)) for r in readings})
+    """The distinct (room partition, minute start) the readings fall in, sorted."""
+    return sorted({(room_of(r), floor_to(r.ts_ms, MINUTE_MS)) for r in readings})
 
 
-Run = tuple[str, str, int, int]  # building, room, first and last start of consecutive periods
+Run = tuple[str, int, int]  # a room partition, the first and last start of consecutive periods
 
 
 def runs(periods: Sequence[RoomMinute], width: int) -> list[Run]:
-    """Consecutive periods of one room merged: (building, room, first start, last start)."""
+    """Consecutive periods of one room merged: (room partition, first start, last start)."""
     merged: list[Run] = []
-    for building, room, start in sorted(periods):
-        if merged and merged[-1][:2] == (building, room) and merged[-1][3] + width == start:
-            merged[-1] = (building, room, merged[-1][2], start)
+    for pk, start in sorted(periods):
+        if merged and merged[-1][0] == pk and merged[-1][2] + width == start:
+            merged[-1] = (pk, merged[-1][1], start)
         else:
-            merged.append((building, room, start, start))
+            merged.append((pk, start, start))
     return merged
 
 
@@ -132,16 +137,14 @@ def _groups(minutes: Sequence[int], gap: int = REREAD_GAP_MS) -> list[tuple[int,
     return groups
 
 
-def _rollup_range(
-    building: str, room: str, resolution: Resolution, from_ms: int, to_ms: int
-) -> dict[str, Any]:
+def _rollup_range(pk: str, resolution: Resolution, from_ms: int, to_ms: int) -> dict[str, Any]:
     """Query arguments for the room's rollups of `resolution` starting in [from_ms, to_ms)."""
     sk = keys.minute_sk if resolution is Resolution.MINUTE else keys.hour_sk
     last = to_ms - 1 - (to_ms - 1) % int(resolution)
     return {
         "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
         "ExpressionAttributeValues": {
-            ":pk": {"S": keys.room_pk(building, room)},
+            ":pk": {"S": pk},
             ":low": {"S": sk(from_ms)},
             ":high": {"S": sk(last)},
         },
@@ -156,28 +159,29 @@ def seed_items(readings: Sequence[Reading], *, rooms: bool = True) -> list[Item]
     """
     minutes: dict[RoomMinute, list[Reading]] = {}
     for reading in readings:
-        key = (reading.building, reading.room, floor_to(reading.ts_ms, MINUTE_MS))
-        minutes.setdefault(key, []).append(reading)
+        minutes.setdefault((room_of(reading), floor_to(reading.ts_ms, MINUTE_MS)), []).append(
+            reading
+        )
     hours: dict[RoomMinute, list[Rollup]] = {}
     items: list[Item] = []
-    for (building, room, minute), group in sorted(minutes.items()):
+    for (pk, minute), group in sorted(minutes.items()):
         rollup = Rollup.of_readings(group, whole_minute=True)
-        items.append(rollup_item(building, room, keys.minute_sk(minute), rollup, hour=False))
-        hours.setdefault((building, room, floor_to(minute, HOUR_MS)), []).append(rollup)
-    for (building, room, hour), group_rollups in sorted(hours.items()):
+        items.append(rollup_item(pk, keys.minute_sk(minute), rollup, hour=False))
+        hours.setdefault((pk, floor_to(minute, HOUR_MS)), []).append(rollup)
+    for (pk, hour), group_rollups in sorted(hours.items()):
         rollup = Rollup.of_minutes(group_rollups)
-        items.append(rollup_item(building, room, keys.hour_sk(hour), rollup, hour=True))
+        items.append(rollup_item(pk, keys.hour_sk(hour), rollup, hour=True))
     if rooms:
-        for building, room in sorted({(r.building, r.room) for r in readings}):
-            items.append(room_index_item(building, room))
+        for tenant, building, room in sorted({(r.tenant, r.building, r.room) for r in readings}):
+            items.append(room_index_item(tenant, building, room))
     return items
 
 
-def room_index_item(building: str, room: str) -> Item:
+def room_index_item(tenant: str, building: str, room: str) -> Item:
     """A registry room item for `room` (bulk loads): what rooms_of lists."""
-    doc = Room(building=building, room=room, name=room, metadata={}, created_ms=0)
+    doc = Room(tenant=tenant, building=building, room=room, name=room, metadata={}, created_ms=0)
     return {
-        "pk": {"S": keys.building_rooms_pk(building)},
+        "pk": {"S": keys.building_rooms_pk(tenant, building)},
         "sk": {"S": keys.room_index_sk(room)},
         "doc": {"S": doc.model_dump_json()},
     }
@@ -201,10 +205,10 @@ class DynamoRollups:
         BatchWriteItem. A replayed batch finds nothing changed and writes nothing.
         """
         minutes = touched(readings)
-        jobs = runs(sorted({(b, r, floor_to(m, HOUR_MS)) for b, r, m in minutes}), HOUR_MS)
-        wanted: dict[tuple[str, str], list[int]] = {}
-        for building, room, minute in minutes:
-            wanted.setdefault((building, room), []).append(minute)
+        jobs = runs(sorted({(pk, floor_to(m, HOUR_MS)) for pk, m in minutes}), HOUR_MS)
+        wanted: dict[str, list[int]] = {}
+        for pk, minute in minutes:
+            wanted.setdefault(pk, []).append(minute)
         written = self._run(lambda job: self._refresh_run(job, wanted, as_of_ms), jobs)
         return sum(written)
 
@@ -215,16 +219,14 @@ class DynamoRollups:
             # list(): re-raises the first error of any job.
             return list(pool.map(in_current_context(work), jobs))
 
-    def _refresh_run(
-        self, job: Run, wanted: dict[tuple[str, str], list[int]], as_of_ms: int
-    ) -> int:
-        building, room, first_hour, last_hour = job
+    def _refresh_run(self, job: Run, wanted: dict[str, list[int]], as_of_ms: int) -> int:
+        pk, first_hour, last_hour = job
         end = last_hour + HOUR_MS
-        stored = dict(self._rollup_items(building, room, Resolution.MINUTE, first_hour, end, True))
-        touched_minutes = [m for m in wanted[(building, room)] if first_hour <= m < end]
+        stored = dict(self._rollup_items(pk, Resolution.MINUTE, first_hour, end, True))
+        touched_minutes = [m for m in wanted[pk] if first_hour <= m < end]
         recomputed: dict[int, Rollup] = {}
         for low, high in _groups(touched_minutes):
-            fresh = self._minute_rollups(building, room, low, high)
+            fresh = self._minute_rollups(pk, low, high)
             recomputed.update((m, fresh[m]) for m in touched_minutes if low <= m <= high)
         # A stored rollup of as many readings or more stays (raw readings may have expired).
         changed = {
@@ -233,28 +235,27 @@ class DynamoRollups:
             if rollup.readings and (m not in stored or stored[m].readings < rollup.readings)
         }
         items = [
-            rollup_item(building, room, keys.minute_sk(m), rollup, hour=False)
-            for m, rollup in changed.items()
+            rollup_item(pk, keys.minute_sk(m), rollup, hour=False) for m, rollup in changed.items()
         ]
         minutes = {**stored, **changed}
         newest = floor_to(max(touched_minutes), HOUR_MS)
         for hour in sorted({floor_to(m, HOUR_MS) for m in changed}):
             parts = (minutes.get(m) for m in range(hour, hour + HOUR_MS, MINUTE_MS))
             rollup = Rollup.of_minutes(p for p in parts if p is not None)
-            item = rollup_item(building, room, keys.hour_sk(hour), rollup, hour=True)
+            item = rollup_item(pk, keys.hour_sk(hour), rollup, hour=True)
             if hour == newest:
                 item["asof"] = {"N": str(as_of_ms)}
             items.append(item)
         self._table.batch_write(puts=items)
         return len(items)
 
-    def _minute_rollups(self, building: str, room: str, first: int, last: int) -> dict[int, Rollup]:
+    def _minute_rollups(self, pk: str, first: int, last: int) -> dict[int, Rollup]:
         """Each minute of [first, last] recomputed from its readings (one Query, consistent)."""
         low, high = keys.range_bounds(first, last + MINUTE_MS)
         items = self._table.query(
             KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
             ExpressionAttributeValues={
-                ":pk": {"S": keys.room_pk(building, room)},
+                ":pk": {"S": pk},
                 ":low": {"S": low},
                 ":high": {"S": high},
             },
@@ -272,33 +273,34 @@ class DynamoRollups:
     # -- reads --------------------------------------------------------------------------------
 
     def rollups(
-        self, building: str, room: str, resolution: Resolution, from_ms: int, to_ms: int
-    ) -> list[tuple[int, Rollup]]:
-        """Stored rollups of `resolution` starting in [from_ms, to_ms): one Query."""
-        return self._rollup_items(building, room, resolution, from_ms, to_ms, False)
-
-    def _rollup_items(
         self,
+        tenant: str,
         building: str,
         room: str,
         resolution: Resolution,
         from_ms: int,
         to_ms: int,
-        consistent: bool,
+    ) -> list[tuple[int, Rollup]]:
+        """Stored rollups of `resolution` starting in [from_ms, to_ms): one Query."""
+        pk = keys.room_pk(tenant, building, room)
+        return self._rollup_items(pk, resolution, from_ms, to_ms, False)
+
+    def _rollup_items(
+        self, pk: str, resolution: Resolution, from_ms: int, to_ms: int, consistent: bool
     ) -> list[tuple[int, Rollup]]:
         if from_ms >= to_ms:
             return []
         items = self._table.query(
-            **_rollup_range(building, room, resolution, from_ms, to_ms), ConsistentRead=consistent
+            **_rollup_range(pk, resolution, from_ms, to_ms), ConsistentRead=consistent
         )
         return [item_rollup(i) for i in items]
 
-    def freshness(self, building: str, room: str) -> int | None:
+    def freshness(self, tenant: str, building: str, room: str) -> int | None:
         """`asof` of the room's newest hour rollup (None: no rollup yet): one Query, one item."""
         response = self._table.query_page(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :hour)",
             ExpressionAttributeValues={
-                ":pk": {"S": keys.room_pk(building, room)},
+                ":pk": {"S": keys.room_pk(tenant, building, room)},
                 ":hour": {"S": keys.HOUR_PREFIX},
             },
             ProjectionExpression="asof",
@@ -310,12 +312,12 @@ class DynamoRollups:
             return None
         return int(found[0]["asof"]["N"])
 
-    def rooms_of(self, building: str) -> list[str]:
+    def rooms_of(self, tenant: str, building: str) -> list[str]:
         """The building's registered rooms (the registry's room items)."""
         items = self._table.query(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :room)",
             ExpressionAttributeValues={
-                ":pk": {"S": keys.building_rooms_pk(building)},
+                ":pk": {"S": keys.building_rooms_pk(tenant, building)},
                 ":room": {"S": keys.ROOM_PREFIX},
             },
             ProjectionExpression="sk",

@@ -74,6 +74,10 @@ class S3ObjectStore:
             ContentType=content_type,
         )
 
+    def delete(self, key: str) -> None:
+        """Delete `key` (absent keys are fine)."""
+        self._retrier.call(self._client.delete_object, Bucket=self.bucket, Key=key)
+
     def link(self, key: str, seconds: int = LINK_SECONDS) -> str:
         """A presigned GET URL of `key`, valid for `seconds` (signed locally: no call)."""
         url: str = self._client.generate_presigned_url(

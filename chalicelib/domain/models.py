@@ -28,6 +28,8 @@ class Reading:
 
     A frozen dataclass rather than a pydantic model: it is built once per reading on the ingest hot
     path from input that pydantic has already validated (ReadingIn), so it needs no validation.
+    A reading belongs to its tenant's room: the same building and room ids of another tenant
+    are another room (empty while a request's readings are being placed in their rooms).
     """
 
     building: str
@@ -37,6 +39,7 @@ class Reading:
     temperature: float | None = None  # °C
     humidity: float | None = None  # percent
     co2: float | None = None  # ppm
+    tenant: str = ""
 
     def value(self, metric: Metric) -> float | None:
         """This reading's value of `metric`, or None when it did not measure it."""

@@ -19,7 +19,8 @@ class Tenant(BaseModel):
 
 
 class Building(BaseModel):
-    """A building, owned by one tenant; its id is unique across the platform."""
+    """A building of one tenant; its id is the tenant's own (another tenant's "hq" is another
+    building)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -31,10 +32,11 @@ class Building(BaseModel):
 
 
 class Room(BaseModel):
-    """A room of a building; readings are kept per room."""
+    """A room of a tenant's building; readings are kept per room."""
 
     model_config = ConfigDict(frozen=True)
 
+    tenant: str
     building: str
     room: str
     name: str

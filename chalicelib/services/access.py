@@ -67,7 +67,7 @@ def issue_key(
         _check_grant(granted_by, wanted, bound_buildings, bound_sensors)
     if tenant is not None:
         for building in sorted(bound_buildings or ()):
-            found = registry.get_building(building)
+            found = registry.get_building(tenant, building)
             if found is None or found.tenant != tenant:
                 raise NotFoundError(f"building {building} does not exist")
     key_id = secrets.token_hex(8)

@@ -37,7 +37,9 @@ from chalicelib.domain.units import TemperatureUnit
 from chalicelib.ports import RollupRepository
 
 
-def collect(repo: RollupRepository, building: str, room: str, edges: Sequence[int]) -> list[Rollup]:
+def collect(
+    repo: RollupRepository, tenant: str, building: str, room: str, edges: Sequence[int]
+) -> list[Rollup]:
     """One rollup per bucket [edges[i], edges[i+1]), exact, from the fewest items plan() allows."""
     buckets = [Rollup() for _ in edges[1:]]
 
@@ -47,10 +49,12 @@ def collect(repo: RollupRepository, building: str, room: str, edges: Sequence[in
     hours, minutes, raw = plan(edges)
     for resolution, ranges in ((Resolution.HOUR, hours), (Resolution.MINUTE, minutes)):
         for start, end in ranges:
-            for bucket_start, rollup in repo.rollups(building, room, resolution, start, end):
+            for bucket_start, rollup in repo.rollups(
+                tenant, building, room, resolution, start, end
+            ):
                 bucket_of(bucket_start).merge(rollup)
     for start, end in raw:
-        readings = repo.window(building, room, start - 1, end - 1)
+        readings = repo.window(tenant, building, room, start - 1, end - 1)
         by_bucket: dict[int, list[Any]] = {}
         for reading in readings:
             by_bucket.setdefault(bisect.bisect_right(edges, reading.ts_ms) - 1, []).append(reading)
@@ -68,6 +72,7 @@ def period_stats(
 
 def room_series(
     repo: RollupRepository,
+    tenant: str,
     building: str,
     room: str,
     *,
@@ -80,7 +85,7 @@ def room_series(
     """Buckets {start, count, average, min, max} of [from, to), empty ones included."""
     starts, edges = series_edges(from_ms, to_ms, INTERVAL_MS[interval])
     shown = Presentation(metric, unit)
-    buckets = collect(repo, building, room, edges)
+    buckets = collect(repo, tenant, building, room, edges)
     return Series(
         building=building,
         room=room,
@@ -88,7 +93,7 @@ def room_series(
         unit=shown.unit_name,
         from_=from_ms,
         to=to_ms,
-        as_of=repo.freshness(building, room),
+        as_of=repo.freshness(tenant, building, room),
         interval=interval,
         buckets=[
             Bucket.of(s, b.metric(metric), shown) for s, b in zip(starts, buckets, strict=True)
@@ -98,6 +103,7 @@ def room_series(
 
 def room_stats(
     repo: RollupRepository,
+    tenant: str,
     building: str,
     room: str,
     *,
@@ -110,7 +116,7 @@ def room_stats(
     """Count, mean, min, max, stddev and comfort-band minutes of a room over [from, to)."""
     check_period(from_ms, to_ms)
     shown = Presentation(metric, unit)
-    (rollup,) = collect(repo, building, room, [from_ms, to_ms])
+    (rollup,) = collect(repo, tenant, building, room, [from_ms, to_ms])
     stats = period_stats(rollup, metric, shown, band)
     return RoomStats(
         building=building,
@@ -119,13 +125,14 @@ def room_stats(
         unit=shown.unit_name,
         from_=from_ms,
         to=to_ms,
-        as_of=repo.freshness(building, room),
+        as_of=repo.freshness(tenant, building, room),
         **stats.model_dump(),
     )
 
 
 def building_stats(
     repo: RollupRepository,
+    tenant: str,
     building: str,
     *,
     metric: Metric,
@@ -138,9 +145,10 @@ def building_stats(
     check_period(from_ms, to_ms)
     shown = Presentation(metric, unit)
     per_room = {
-        room: collect(repo, building, room, [from_ms, to_ms])[0] for room in repo.rooms_of(building)
+        room: collect(repo, tenant, building, room, [from_ms, to_ms])[0]
+        for room in repo.rooms_of(tenant, building)
     }
-    fresh = {room: repo.freshness(building, room) for room in per_room}
+    fresh = {room: repo.freshness(tenant, building, room) for room in per_room}
     return BuildingStats(
         building=building,
         metric=metric,
@@ -166,6 +174,7 @@ def building_stats(
 
 def building_average(
     repo: RollupRepository,
+    tenant: str,
     building: str,
     *,
     metric: Metric,
@@ -183,9 +192,9 @@ def building_average(
     total = Aggregate()
     means: list[float] = []
     fresh: list[int | None] = []
-    for room in repo.rooms_of(building):
-        fresh.append(repo.freshness(building, room))
-        agg = collect(repo, building, room, edges)[0].metric(metric)
+    for room in repo.rooms_of(tenant, building):
+        fresh.append(repo.freshness(tenant, building, room))
+        agg = collect(repo, tenant, building, room, edges)[0].metric(metric)
         total.merge(agg)
         if agg.mean is not None:
             means.append(agg.mean)

@@ -100,6 +100,7 @@ def summarize(
 
 def window_average(
     repo: ReadingRepository,
+    tenant: str,
     building: str,
     room: str,
     *,
@@ -111,7 +112,7 @@ def window_average(
     """Average, min and max of one metric of a room over the window (at - minutes, at]."""
     check_window(minutes)
     start_ms = at_ms - minutes * 60_000
-    readings = repo.window(building, room, start_ms, at_ms, metric)
+    readings = repo.window(tenant, building, room, start_ms, at_ms, metric)
     count, mean, low, high = summarize(readings, metric, unit)
     return WindowStats(
         building=building,
@@ -127,9 +128,9 @@ def window_average(
     )
 
 
-def latest_reading(repo: ReadingRepository, building: str, room: str) -> Reading:
+def latest_reading(repo: ReadingRepository, tenant: str, building: str, room: str) -> Reading:
     """The room's most recent reading; NotFoundError when it has none."""
-    reading = repo.latest(building, room)
+    reading = repo.latest(tenant, building, room)
     if reading is None:
         raise NotFoundError(f"room {building}/{room} has no readings")
     return reading
@@ -137,6 +138,7 @@ def latest_reading(repo: ReadingRepository, building: str, room: str) -> Reading
 
 def list_readings(
     repo: ReadingRepository,
+    tenant: str,
     building: str,
     room: str,
     *,
@@ -152,7 +154,7 @@ def list_readings(
         raise ValidationError("from: must be before to")
     if after is not None and not from_ms <= after.ts_ms < to_ms:
         raise MalformedRequestError("cursor: does not belong to this range")
-    items, more = repo.page(building, room, from_ms, to_ms, limit, after)
+    items, more = repo.page(tenant, building, room, from_ms, to_ms, limit, after)
     next_after = None
     if more and items:
         last = items[-1]

@@ -14,7 +14,7 @@ from typing import Any
 from chalicelib.domain.errors import ConflictError, NotFoundError, ValidationError
 from chalicelib.domain.inputs import UNRESOLVED, ParsedBatch, check_identifier
 from chalicelib.domain.registry import Building, Page, Room, Sensor
-from chalicelib.ports import ReadingRepository, RegistryRepository
+from chalicelib.ports import ReadingRepository, RegistryRepository, ReportRepository
 
 MAX_METADATA_BYTES = 4096
 
@@ -54,8 +54,9 @@ class KnownRooms:
         """Forget every room."""
         self._seen.clear()
 
-    def forget_building(self, building: str) -> None:
-        self._seen = {k: v for k, v in self._seen.items() if k[1] != building}
+    def forget_building(self, tenant: str, building: str) -> None:
+        """Forget the rooms of one of the tenant's buildings."""
+        self._seen = {k: v for k, v in self._seen.items() if k[:2] != (tenant, building)}
 
 
 # -- buildings --------------------------------------------------------------------------------
@@ -63,7 +64,7 @@ class KnownRooms:
 
 def owned_building(registry: RegistryRepository, tenant: str, building: str) -> Building:
     """The tenant's building; 404 when it does not exist or is another tenant's."""
-    found = registry.get_building(building)
+    found = registry.get_building(tenant, building)
     if found is None or found.tenant != tenant:
         raise NotFoundError(f"building {building} does not exist")
     return found
@@ -78,7 +79,8 @@ def create_building(
     metadata: Any,
     now_ms: int,
 ) -> Building:
-    """Register a building for the tenant; 409 if the id is taken (ids are platform-wide)."""
+    """Register a building for the tenant; 409 if the tenant has one of that id already (ids are
+    each tenant's own: another tenant's "hq" is another building, and tells nothing)."""
     check_identifier(building, "building")
     created = Building(
         building=building,
@@ -88,7 +90,7 @@ def create_building(
         created_ms=now_ms,
     )
     if not registry.create_building(created):
-        raise ConflictError(f"building id {building} is not available")
+        raise ConflictError(f"building {building} already exists")
     return created
 
 
@@ -105,26 +107,31 @@ def update_building(
 def delete_building(
     registry: RegistryRepository,
     readings: ReadingRepository,
+    reports: ReportRepository,
     tenant: str,
     building: str,
     *,
     force: bool,
     known: KnownRooms | None = None,
 ) -> None:
-    """Delete a building and its rooms; 409 if a room has readings, unless `force` deletes them."""
+    """Delete a building and everything of it: its rooms' readings and rollups, its reports,
+    its registry items; 409 if a room has readings, unless `force` deletes them too. A building
+    of the same id created later starts empty."""
     owned_building(registry, tenant, building)
-    rooms = _all_rooms(registry, building)
-    with_data = [r.room for r in rooms if readings.has_readings(building, r.room)]
+    rooms = _all_rooms(registry, tenant, building)
+    with_data = [r.room for r in rooms if readings.has_readings(tenant, building, r.room)]
     if with_data and not force:
         raise ConflictError(
             f"rooms with readings: {', '.join(with_data[:10])}; use ?force=true to delete them too"
         )
-    for room in with_data:
-        readings.delete_room_data(building, room)
+    # Every room's partition, readings or not: rollups outlive raw readings that expired.
+    for room in rooms:
+        readings.delete_room_data(tenant, building, room.room)
+    reports.delete_for_building(tenant, building)
     _unassign_sensors(registry, tenant, building, None)
-    registry.delete_building(building)
+    registry.delete_building(tenant, building)
     if known is not None:
-        known.forget_building(building)
+        known.forget_building(tenant, building)
 
 
 def list_buildings(
@@ -140,7 +147,7 @@ def list_buildings(
 def owned_room(registry: RegistryRepository, tenant: str, building: str, room: str) -> Room:
     """The tenant's room; 404 when the building or room does not exist or is another tenant's."""
     owned_building(registry, tenant, building)
-    found = registry.get_room(building, room)
+    found = registry.get_room(tenant, building, room)
     if found is None:
         raise NotFoundError(f"room {building}/{room} does not exist")
     return found
@@ -175,6 +182,7 @@ def create_room(
     owned_building(registry, tenant, building)
     check_identifier(room, "room")
     created = Room(
+        tenant=tenant,
         building=building,
         room=room,
         name=name or room,
@@ -206,16 +214,16 @@ def delete_room(
     force: bool,
     known: KnownRooms | None = None,
 ) -> None:
-    """Delete a room; 409 if it has readings, unless `force` deletes them too."""
+    """Delete a room and everything of it (readings, rollups); 409 if it has readings, unless
+    `force` deletes them too."""
     owned_room(registry, tenant, building, room)
-    if readings.has_readings(building, room):
-        if not force:
-            raise ConflictError(f"room {building}/{room} has readings; use ?force=true")
-        readings.delete_room_data(building, room)
+    if readings.has_readings(tenant, building, room) and not force:
+        raise ConflictError(f"room {building}/{room} has readings; use ?force=true")
+    readings.delete_room_data(tenant, building, room)  # rollups may outlive expired readings
     _unassign_sensors(registry, tenant, building, room)
-    registry.delete_room(building, room)
+    registry.delete_room(tenant, building, room)
     if known is not None:
-        known.forget_building(building)
+        known.forget_building(tenant, building)
 
 
 def list_rooms(
@@ -223,14 +231,14 @@ def list_rooms(
 ) -> Page:
     """The rooms of the tenant's building, by id."""
     owned_building(registry, tenant, building)
-    return registry.list_rooms(building, limit, after)
+    return registry.list_rooms(tenant, building, limit, after)
 
 
-def _all_rooms(registry: RegistryRepository, building: str) -> list[Room]:
+def _all_rooms(registry: RegistryRepository, tenant: str, building: str) -> list[Room]:
     rooms: list[Room] = []
     after = None
     while True:
-        page = registry.list_rooms(building, 500, after)
+        page = registry.list_rooms(tenant, building, 500, after)
         rooms.extend(page.items)
         if page.next_after is None:
             return rooms
@@ -356,12 +364,14 @@ def resolve_rooms(
     """Place every valid reading of `batch` in a room of the writer's tenant, or reject it.
 
     Sensor-only readings take their sensor's room (unknown or unassigned sensor: 422). Buildings
-    and rooms named for the first time are created in the writer's tenant; another tenant's
-    building answers 404, exactly like one that does not exist and cannot be created.
+    and rooms named for the first time are created in the writer's tenant: building ids are
+    each tenant's own, so a reading can never land in another tenant's building.
     """
     sensors: dict[str, Sensor | None] = {}
     for index, reading in list(zip(batch.positions, batch.readings, strict=True)):
+        at = batch.positions.index(index)
         if reading.building != UNRESOLVED:
+            batch.readings[at] = replace(reading, tenant=tenant)
             continue
         if reading.sensor_id not in sensors:
             sensors[reading.sensor_id] = registry.get_sensor(tenant, reading.sensor_id)
@@ -371,42 +381,42 @@ def resolve_rooms(
         elif sensor.building is None or sensor.room is None:
             batch.reject(index, ValidationError, f"sensor {reading.sensor_id} has no room")
         else:
-            at = batch.positions.index(index)
-            batch.readings[at] = replace(reading, building=sensor.building, room=sensor.room)
-    verdicts: dict[tuple[str, str], str | None] = {}
-    for index, reading in list(zip(batch.positions, batch.readings, strict=True)):
-        place = (reading.building, reading.room)
-        if place not in verdicts:
-            verdicts[place] = _ensure_room(registry, tenant, *place, now_ms, known)
-        problem = verdicts[place]
-        if problem is not None:
-            batch.reject(index, NotFoundError, problem)
+            batch.readings[at] = replace(
+                reading, tenant=tenant, building=sensor.building, room=sensor.room
+            )
+    places = sorted({(r.building, r.room) for r in batch.readings})
+    unknown = [p for p in places if known is None or (tenant, *p) not in known]
+    if not unknown:
+        return
+    # One read for every room not in the cache (a gateway's 100 rooms: one BatchGetItem).
+    existing = registry.existing_rooms(tenant, unknown)
+    buildings: set[str] = set()
+    for building, room in unknown:
+        if (building, room) not in existing:
+            _create_room(registry, tenant, building, room, now_ms, buildings)
+        if known is not None:
+            known.add((tenant, building, room))
 
 
-def _ensure_room(
+def _create_room(
     registry: RegistryRepository,
     tenant: str,
     building: str,
     room: str,
     now_ms: int,
-    known: KnownRooms | None,
-) -> str | None:
-    if known is not None and (tenant, building, room) in known:
-        return None
-    found = registry.get_building(building)
-    if found is None:
-        registry.create_building(
-            Building(
-                building=building, tenant=tenant, name=building, metadata={}, created_ms=now_ms
+    checked: set[str],
+) -> None:
+    """Create the tenant's room, and its building first if it has none (a room exists only
+    in an existing building). Concurrent writers may create either first: both stay the
+    tenant's, as `create_*` write only new items."""
+    if building not in checked:
+        checked.add(building)
+        if registry.get_building(tenant, building) is None:
+            registry.create_building(
+                Building(
+                    building=building, tenant=tenant, name=building, metadata={}, created_ms=now_ms
+                )
             )
-        )
-        found = registry.get_building(building)  # a concurrent writer may have won the race
-    if found is None or found.tenant != tenant:
-        return f"building {building} does not exist"
-    if registry.get_room(building, room) is None:
-        registry.create_room(
-            Room(building=building, room=room, name=room, metadata={}, created_ms=now_ms)
-        )
-    if known is not None:
-        known.add((tenant, building, room))
-    return None
+    registry.create_room(
+        Room(tenant=tenant, building=building, room=room, name=room, metadata={}, created_ms=now_ms)
+    )

@@ -35,7 +35,7 @@ from chalicelib.domain.reports import (
 )
 from chalicelib.domain.rollups import Rollup
 from chalicelib.domain.timeutil import format_ms
-from chalicelib.ports import MessageQueue, ReportRepository, RollupRepository
+from chalicelib.ports import MessageQueue, RegistryRepository, ReportRepository, RollupRepository
 from chalicelib.services.analytics import collect, period_stats
 
 # A run older than this is presumed dead (its Lambda timed out) and may be taken over.
@@ -96,6 +96,7 @@ def request_report(
 def run_report(
     reports: ReportRepository,
     repo: RollupRepository,
+    registry: RegistryRepository,
     report_id: str,
     *,
     clock: Callable[[], int],
@@ -115,9 +116,13 @@ def run_report(
     ):
         # Another delivery is working on it: let the queue bring this message back later.
         raise StorageUnavailableError("report is being computed by another worker", 60)
+    # Whose building is it now? Checked when the work runs, not only when it was asked for.
+    if registry.get_building(report.tenant, report.spec.building) is None:
+        reports.fail(report_id, now, f"building {report.spec.building} no longer exists")
+        return
     reports.mark_running(report_id, now)
     try:
-        result, text = build_report(repo, report.spec)
+        result, text = build_report(repo, report.tenant, report.spec)
     except StorageUnavailableError:
         if delivery >= MAX_DELIVERIES:
             reports.fail(report_id, clock(), "the table stayed busy; request the report again")
@@ -138,11 +143,11 @@ def run_report(
     )
 
 
-def build_report(repo: RollupRepository, spec: ReportSpec) -> tuple[ReportResult, str]:
+def build_report(repo: RollupRepository, tenant: str, spec: ReportSpec) -> tuple[ReportResult, str]:
     """Per-room and building statistics plus daily series, and the same as CSV text."""
-    rooms = spec.rooms if spec.rooms is not None else repo.rooms_of(spec.building)
+    rooms = spec.rooms if spec.rooms is not None else repo.rooms_of(tenant, spec.building)
     starts, edges = series_edges(spec.from_ms, spec.to_ms, INTERVAL_MS[Interval.D1])
-    days = {room: collect(repo, spec.building, room, edges) for room in sorted(set(rooms))}
+    days = {room: collect(repo, tenant, spec.building, room, edges) for room in sorted(set(rooms))}
     totals: dict[str, Rollup] = {}
     for room, buckets in days.items():
         totals[room] = Rollup()
@@ -153,7 +158,7 @@ def build_report(repo: RollupRepository, spec: ReportSpec) -> tuple[ReportResult
         for index, bucket in enumerate(buckets):
             daily_totals[index].merge(bucket)
     shown = {metric: Presentation(metric, spec.unit) for metric in spec.metrics}
-    fresh = {room: repo.freshness(spec.building, room) for room in days}
+    fresh = {room: repo.freshness(tenant, spec.building, room) for room in days}
 
     def daily(buckets: list[Rollup], metric: Metric) -> list[Bucket]:
         return [

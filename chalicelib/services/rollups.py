@@ -27,16 +27,16 @@ class FoldOutcome:
     rooms: int = 0
     rollups_written: int = 0
     failed_from: str | None = None  # the stream position to deliver again from
-    failed_rooms: list[tuple[str, str]] = field(default_factory=list)
+    failed_rooms: list[tuple[str, str, str]] = field(default_factory=list)  # (tenant, b, r)
 
 
 def fold(rollups: RollupRepository, changes: Sequence[TableChange]) -> FoldOutcome:
     """Bring the rollups of every room with new readings in `changes` up to date."""
     outcome = FoldOutcome()
-    rooms: dict[tuple[str, str], list[TableChange]] = {}
+    rooms: dict[tuple[str, str, str], list[TableChange]] = {}
     for change in changes:
-        if change.reading is not None:
-            rooms.setdefault((change.reading.building, change.reading.room), []).append(change)
+        if (r := change.reading) is not None:
+            rooms.setdefault((r.tenant, r.building, r.room), []).append(change)
     if not rooms:
         return outcome
     # Every record of the batch is at or before the newest one: its rooms' rollups hold what
@@ -48,7 +48,11 @@ def fold(rollups: RollupRepository, changes: Sequence[TableChange]) -> FoldOutco
             outcome.rollups_written += rollups.refresh(readings, as_of_ms=as_of)
         except Exception as exc:  # this room is delivered again; the others go on
             observability.logger().warning(
-                "rollup refresh failed", building=place[0], room=place[1], error=repr(exc)[:300]
+                "rollup refresh failed",
+                tenant=place[0],
+                building=place[1],
+                room=place[2],
+                error=repr(exc)[:300],
             )
             outcome.failed_rooms.append(place)
             first = room_changes[0].sequence

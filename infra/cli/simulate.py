@@ -351,7 +351,7 @@ def run(
     backfill_hours: float = 0.0,
     backfill_step_s: float = 300.0,
     clock: Callable[[], int] = now_ms,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] = time.sleep,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Summary:
     """Backfill (if asked), then post live readings every `rate_s` for `duration_s` (0: forever)."""

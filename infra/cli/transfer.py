@@ -33,6 +33,7 @@ def register(subparsers: Any) -> None:
     imp.set_defaults(func=run_import)
 
     exp = subparsers.add_parser("export", help="a room's readings of a time range")
+    exp.add_argument("--tenant", default="local", help="whose building (direct table reads)")
     exp.add_argument("--building", required=True)
     exp.add_argument("--room", required=True)
     exp.add_argument("--from", dest="from_", required=True, help="ISO 8601 with offset")
@@ -130,7 +131,7 @@ def run_export(args: argparse.Namespace) -> int:
     if args.url:
         pages = _api_pages(args.url, args.key, args.building, args.room, args.from_, args.to)
     else:
-        pages = _table_pages(args.building, args.room, from_ms, to_ms)
+        pages = _table_pages(args.tenant, args.building, args.room, from_ms, to_ms)
     count = 0
     target = open(args.out, "w", newline="") if args.out else nullcontext(sys.stdout)  # noqa: SIM115
     with target as out, _progress(unit=" readings", desc="export") as bar:
@@ -152,7 +153,9 @@ def _writer(out: IO[str], fmt: str) -> Any:
     return rows.writerow
 
 
-def _table_pages(building: str, room: str, from_ms: int, to_ms: int) -> Iterator[list[Any]]:
+def _table_pages(
+    tenant: str, building: str, room: str, from_ms: int, to_ms: int
+) -> Iterator[list[Any]]:
     from chalicelib import wiring
     from chalicelib.api.responses import ReadingOut
     from chalicelib.services import readings as services
@@ -161,6 +164,7 @@ def _table_pages(building: str, room: str, from_ms: int, to_ms: int) -> Iterator
     while True:
         page = services.list_readings(
             wiring.repositories().readings,
+            tenant,
             building,
             room,
             from_ms=from_ms,

@@ -127,14 +127,20 @@ def test_another_tenants_lists_do_not_show_the_owners_things(acme_data: Stack) -
 
 
 def test_another_tenant_cannot_write_into_the_owners_building(acme_data: Stack) -> None:
+    # Given globex writes readings naming acme's building id: they land in globex's own "acme-hq"
     body = {"building": "acme-hq", "room": "r1", "temperature": 99.0}
-    assert acme_data.call("POST", "/readings", "globex-admin", body)[0] == 404
+    assert acme_data.call("POST", "/readings", "globex-admin", body)[0] == 201
     body = {"building": "acme-hq", "room": "new-room", "temperature": 99.0}
-    assert acme_data.call("POST", "/readings", "globex-admin", body)[0] == 404
-    assert acme_data.call("DELETE", "/buildings/acme-hq?force=true", "globex-admin")[0] == 404
+    assert acme_data.call("POST", "/readings", "globex-admin", body)[0] == 201
+    assert acme_data.call("DELETE", "/buildings/acme-hq?force=true", "globex-admin")[0] == 204
+    # Then acme's building, room and readings are untouched, and acme sees no new room
     status, latest = acme_data.call("GET", "/buildings/acme-hq/rooms/r1/latest", "acme-admin")
     assert status == 200 and latest["temperature"] == 21.5
     assert acme_data.call("GET", "/buildings/acme-hq/rooms/new-room", "acme-admin")[0] == 404
+    status, rooms = acme_data.call("GET", "/buildings/acme-hq/rooms", "acme-admin")
+    assert [r["room"] for r in rooms["items"]] == ["r1"]
+    # And globex's deletion removed only its own namesake
+    assert acme_data.call("GET", "/buildings/acme-hq", "globex-admin")[0] == 404
 
 
 def test_revoked_key_is_refused_by_the_server(stack: Stack) -> None:

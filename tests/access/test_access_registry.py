@@ -24,10 +24,19 @@ def test_building_can_be_created_read_listed_patched_and_deleted(api: Api) -> No
     assert api.call("GET", "/buildings/lab").status_code == 404
 
 
-def test_creating_a_taken_building_id_conflicts_even_across_tenants(api: Api) -> None:
+def test_building_ids_are_each_tenants_own(api: Api) -> None:
+    # A taken id conflicts within its tenant
     assert api.call("POST", "/buildings", body={"building": BUILDING_A}).status_code == 409
-    response = api.call("POST", "/buildings", body={"building": BUILDING_B})
-    assert response.status_code == 409
+    # Another tenant's id is free: creating it neither conflicts nor reveals the other building
+    response = api.call("POST", "/buildings", body={"building": BUILDING_B, "name": "Mine"})
+    assert response.status_code == 201
+    assert api.ok("GET", f"/buildings/{BUILDING_B}")["name"] == "Mine"
+    assert api.ok("GET", f"/buildings/{BUILDING_B}/rooms")["items"] == []
+    theirs = api.ok("GET", f"/buildings/{BUILDING_B}", key="admin-b")
+    assert theirs["name"] != "Mine"
+    assert [
+        r["room"] for r in api.ok("GET", f"/buildings/{BUILDING_B}/rooms", key="admin-b")["items"]
+    ] == ["b1"]
 
 
 def test_patch_rejects_fields_other_than_name_and_metadata(api: Api) -> None:
@@ -171,18 +180,20 @@ def test_reading_naming_a_new_building_and_room_creates_them_for_the_writer(api:
     assert api.call("GET", "/buildings/annex", key="admin-b").status_code == 404
 
 
-def test_single_reading_into_another_tenants_building_is_not_found(api: Api) -> None:
+def test_a_reading_naming_another_tenants_building_lands_in_the_writers_own(api: Api) -> None:
+    # When tenant A writes to the id of B's building and room
     body = {"building": BUILDING_B, "room": "b1", "temperature": 50.0}
-    response = api.call("POST", "/readings", key="ingest-a", body=body)
-    assert response.status_code == 404
-    assert response.json_body["Code"] == "NotFound"
-    assert (
-        api.ok("GET", f"/buildings/{BUILDING_B}/rooms/b1/latest", key="admin-b")["temperature"]
-        == 18.0
-    )
+    assert api.call("POST", "/readings", key="ingest-a", body=body).status_code == 201
+    # Then B's room is untouched, and A has a building of that id, with that reading alone
+    theirs = api.ok("GET", f"/buildings/{BUILDING_B}/rooms/b1/latest", key="admin-b")
+    assert theirs["temperature"] == 18.0
+    mine = api.ok("GET", f"/buildings/{BUILDING_B}/rooms/b1/latest", key="read-a")
+    assert mine["temperature"] == 50.0
+    page = api.ok("GET", f"/buildings/{BUILDING_B}/rooms/b1/readings", key="read-a")
+    assert [r["temperature"] for r in page["items"]] == [50.0]
 
 
-def test_batch_reading_into_another_tenants_building_is_rejected_at_its_index(api: Api) -> None:
+def test_a_batch_naming_both_tenants_buildings_writes_only_the_writers(api: Api) -> None:
     body = {
         "readings": [
             {"building": BUILDING_A, "room": ROOM_A, "temperature": 20.0},
@@ -190,9 +201,42 @@ def test_batch_reading_into_another_tenants_building_is_rejected_at_its_index(ap
         ]
     }
     response = api.call("POST", "/readings", key="ingest-a", body=body)
-    assert response.status_code == 207
-    assert response.json_body["accepted"] == 1
-    assert [(r["index"], r["Code"]) for r in response.json_body["rejected"]] == [(1, "NotFound")]
+    assert response.status_code == 201 and response.json_body["accepted"] == 2
+    theirs = api.ok("GET", f"/buildings/{BUILDING_B}/rooms/b1/latest", key="admin-b")
+    assert theirs["temperature"] == 18.0
+
+
+def test_a_deleted_buildings_id_taken_by_another_tenant_inherits_nothing(api: Api) -> None:
+    # Given B's building, with a room and readings, deleted by B
+    before = f"/buildings/{BUILDING_B}/rooms/b1/average?minutes=1440"
+    assert api.ok("GET", before, key="admin-b")["count"] == 1
+    assert api.call("DELETE", f"/buildings/{BUILDING_B}?force=true", key="admin-b").status_code == (
+        204
+    )
+    # When A creates a building of the same id, and a room of the same name
+    assert api.call("POST", "/buildings", body={"building": BUILDING_B}).status_code == 201
+    room = {"room": "b1"}
+    assert api.call("POST", f"/buildings/{BUILDING_B}/rooms", body=room).status_code == 201
+    # Then A's room holds none of B's readings, old or summarised
+    base = f"/buildings/{BUILDING_B}/rooms/b1"
+    assert api.call("GET", f"{base}/latest", key="read-a").status_code == 404
+    assert api.ok("GET", f"{base}/readings", key="read-a")["items"] == []
+    assert api.ok("GET", f"{base}/average?minutes=1440", key="read-a")["count"] == 0
+
+
+def test_a_building_deleted_and_created_again_by_its_tenant_starts_empty(api: Api) -> None:
+    assert api.call("DELETE", f"/buildings/{BUILDING_B}?force=true", key="admin-b").status_code == (
+        204
+    )
+    body = {"building": BUILDING_B}
+    assert api.call("POST", "/buildings", key="admin-b", body=body).status_code == 201
+    body = {"room": "b1"}
+    assert api.call(
+        "POST", f"/buildings/{BUILDING_B}/rooms", key="admin-b", body=body
+    ).status_code == (201)
+    base = f"/buildings/{BUILDING_B}/rooms/b1"
+    assert api.call("GET", f"{base}/latest", key="admin-b").status_code == 404
+    assert api.ok("GET", f"{base}/readings", key="admin-b")["items"] == []
 
 
 def test_deleting_a_room_with_readings_conflicts_unless_forced(api: Api) -> None:

@@ -134,7 +134,7 @@ def test_throttled_statements_are_sent_again_and_duplicates_are_still_found(
     result = repo.put_readings([reading(T0 + i, temperature=2.0) for i in range(160)])
     # Then the 150 are duplicates, nothing old is overwritten, and the 10 are stored
     assert (result.accepted, result.duplicates) == (10, 150)
-    window = repo.window("hq", "r101", T0 - 1, T0 + 1000)
+    window = repo.window("t1", "hq", "r101", T0 - 1, T0 + 1000)
     assert [r.temperature for r in window] == [1.0] * 150 + [2.0] * 10
     assert flaky.failures == 0
 
@@ -156,7 +156,7 @@ def test_two_writers_of_one_batch_at_once_store_it_once_and_count_it_once(
     # Then each reading was stored once, by exactly one of them, and the counts say which
     stored_values = [
         r.temperature
-        for r in dynamo_readings(dynamodb, table_name).window("hq", "r101", T0 - 1, T0 + 1000)
+        for r in dynamo_readings(dynamodb, table_name).window("t1", "hq", "r101", T0 - 1, T0 + 1000)
     ]
     assert len(stored_values) == 60
     assert sum(r.accepted for r in results) == 60
@@ -218,7 +218,7 @@ def test_the_window_query_reads_only_the_windows_items(
 
     dynamodb.meta.events.register("after-call.dynamodb.Query", count)
     # When the 15-minute window ending at `at` is read
-    window = repo.window("hq", "r101", at - 15 * MINUTE, at)
+    window = repo.window("t1", "hq", "r101", at - 15 * MINUTE, at)
     # Then DynamoDB examined exactly the window's 90 items, whatever the history's length
     assert len(window) == 90
     assert sum(scanned) == 90
@@ -234,9 +234,9 @@ def test_latest_ignores_other_item_types_in_the_room_partition(
         assert not keys.READINGS_LOW <= sk <= keys.READINGS_HIGH
         dynamodb.put_item(
             TableName=table_name,
-            Item={"pk": {"S": keys.room_pk("hq", "r101")}, "sk": {"S": sk}},
+            Item={"pk": {"S": keys.room_pk("t1", "hq", "r101")}, "sk": {"S": sk}},
         )
-    latest = repo.latest("hq", "r101")
+    latest = repo.latest("t1", "hq", "r101")
     assert latest is not None
     assert latest.ts_ms == T0
 
@@ -250,7 +250,7 @@ def test_a_missing_table_is_storage_unavailable(dynamodb: Any, table_name: str) 
     with pytest.raises(StorageUnavailableError):
         repo.put_readings([reading()])
     with pytest.raises(StorageUnavailableError):
-        repo.window("hq", "r101", T0 - 1, T0)
+        repo.window("t1", "hq", "r101", T0 - 1, T0)
 
 
 class ThrottledClient(ClientProxy):
@@ -295,7 +295,7 @@ def test_throttled_calls_are_retried_one_by_one_and_nothing_is_counted_twice(
     # And the stream consumer's refresh (queries and batch writes) is retried the same way
     assert repo.refresh(batch, as_of_ms=T0) > 0
     assert {"query", "batch_write_item"} <= set(throttled.throttled)
-    hours = repo.rollups("hq", "r101", Resolution.HOUR, T0 - 60 * MINUTE, T0 + 120 * MINUTE)
+    hours = repo.rollups("t1", "hq", "r101", Resolution.HOUR, T0 - 60 * MINUTE, T0 + 120 * MINUTE)
     assert sum(r.readings for _, r in hours) == 300
 
 

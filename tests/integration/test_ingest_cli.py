@@ -28,12 +28,18 @@ def test_direct_import_then_export_round_trips_the_valid_rows(aws: Aws, tmp_path
     # When it is imported directly and the room exported
     assert main(["import", str(source), "--via", "direct", "--tenant", "acme"]) == 1  # 1 rejected
     out = tmp_path / "out.csv"
-    args = ["export", "--building", "b1", "--room", "r1", "--out", str(out)]
-    assert main([*args, "--from", "2025-01-01T00:00:00Z", "--to", "2025-01-03T00:00:00Z"]) == 0
+    args = ["export", "--tenant", "acme", "--building", "b1", "--room", "r1", "--out", str(out)]
+    span = ["--from", "2025-01-01T00:00:00Z", "--to", "2025-01-03T00:00:00Z"]
+    assert main([*args, *span]) == 0
     # Then the export holds exactly the valid rows, in time order
     exported = list(csv.DictReader(out.open()))
     assert len(exported) == 1500 == aws.count()
     assert exported[0]["timestamp"] == "2025-01-01T00:00:00.000Z"
+    # And another tenant's building of the same name is empty
+    other = tmp_path / "other.csv"
+    args = ["export", "--tenant", "globex", "--building", "b1", "--room", "r1"]
+    assert main([*args, "--out", str(other), *span]) == 0
+    assert list(csv.DictReader(other.open())) == []
 
 
 def test_import_via_bucket_uploads_under_incoming_tenant(aws: Aws, tmp_path: Path) -> None:

@@ -167,6 +167,7 @@ def test_a_file_in_several_segments_leaves_every_rollup_as_live_writes_would(
     repos = wiring.repositories()
     live = [
         Reading(
+            tenant="acme",
             building="b1",
             room=f"r{i % 3}",
             sensor_id="s2",
@@ -201,6 +202,7 @@ def test_a_file_in_several_segments_leaves_every_rollup_as_live_writes_would(
     reference.put_readings(
         [
             Reading(
+                tenant="acme",
                 building="b1",
                 room=f"r{i % 3}",
                 sensor_id="s1",
@@ -213,7 +215,14 @@ def test_a_file_in_several_segments_leaves_every_rollup_as_live_writes_would(
     consume(reference)
     for room in ("r0", "r1", "r2"):
         for resolution in Resolution:
-            window = ("b1", room, resolution, T0 * 1000 - 3_600_000, T0 * 1000 + 7 * 3_600_000)
+            window = (
+                "acme",
+                "b1",
+                room,
+                resolution,
+                T0 * 1000 - 3_600_000,
+                T0 * 1000 + 7 * 3_600_000,
+            )
             got = repos.rollups.rollups(*window)
             assert got == reference.rollups(*window)
             assert got
@@ -245,6 +254,7 @@ def test_a_file_is_written_without_reading_anything_back(aws: Aws) -> None:
     )
     history = [
         Reading(
+            tenant="acme",
             building="b1",
             room=f"r{i % 4}",
             sensor_id="s1",
@@ -269,6 +279,65 @@ def test_a_file_is_written_without_reading_anything_back(aws: Aws) -> None:
     # And once the stream is consumed, the rollups hold every reading once
     drain_table(aws.table)
     hours = repos.rollups.rollups(
-        "b1", "r1", Resolution.HOUR, T0 * 1000 - 3_600_000, T0 * 1000 + 10 * 3_600_000
+        "acme", "b1", "r1", Resolution.HOUR, T0 * 1000 - 3_600_000, T0 * 1000 + 10 * 3_600_000
     )
     assert sum(r.readings for _, r in hours) == 500
+
+
+def test_a_gateways_batch_checks_all_its_rooms_with_one_read(aws: Aws) -> None:
+    from chalicelib.services import readings as services
+    from chalicelib.services.registry import KnownRooms
+
+    # Given a gateway's 100 rooms, existing, and a process that has not seen them yet
+    counting = CountingDynamo(wiring.aws_client("dynamodb"))
+    repos = Repositories(
+        readings=dynamo_readings(counting, aws.table, sleep=lambda _: None),
+        registry=DynamoRegistryRepository(dynamo_table(counting, aws.table)),
+        keys=wiring.repositories().keys,
+        rollups=dynamo_readings(counting, aws.table, sleep=lambda _: None),
+    )
+    now = T0 * 1000
+
+    def batch(temperature: float) -> list[dict[str, Any]]:
+        return [
+            {"building": "gw", "room": f"r{i:03d}", "temperature": temperature} for i in range(100)
+        ]
+
+    services.ingest_items(repos, batch(20.0), tenant="acme", now_ms=now, max_future_ms=0)
+    counting.reads.clear()
+    # When it posts a batch of readings for them, twice
+    known = KnownRooms(300)
+    first = services.ingest_items(
+        repos, batch(21.0), tenant="acme", now_ms=now + 60_000, max_future_ms=0, known=known
+    )
+    reads_first = list(counting.reads)
+    second = services.ingest_items(
+        repos, batch(22.0), tenant="acme", now_ms=now + 120_000, max_future_ms=0, known=known
+    )
+    # Then every reading is stored; the first checked the 100 rooms in one BatchGetItem (no
+    # GetItem per room), and the second, from the cache, read nothing
+    assert (first.accepted, second.accepted) == (100, 100)
+    assert reads_first == ["batch_get_item"]
+    assert counting.reads == ["batch_get_item"]
+
+
+def test_a_batch_naming_new_rooms_creates_each_and_its_building_once(aws: Aws) -> None:
+    from chalicelib.services import readings as services
+
+    counting = CountingDynamo(wiring.aws_client("dynamodb"))
+    registry = DynamoRegistryRepository(dynamo_table(counting, aws.table))
+    repos = Repositories(
+        readings=dynamo_readings(counting, aws.table, sleep=lambda _: None),
+        registry=registry,
+        keys=wiring.repositories().keys,
+        rollups=dynamo_readings(counting, aws.table, sleep=lambda _: None),
+    )
+    items = [{"building": "new", "room": f"r{i}", "temperature": 20.0} for i in range(5)]
+    outcome = services.ingest_items(repos, items, tenant="acme", now_ms=T0 * 1000, max_future_ms=0)
+    assert outcome.accepted == 5
+    # one room check for the batch, one building check
+    assert counting.reads == ["batch_get_item", "get_item"]
+    assert registry.get_building("acme", "new") is not None
+    assert {r.room for r in registry.list_rooms("acme", "new", 10, None).items} == {
+        f"r{i}" for i in range(5)
+    }

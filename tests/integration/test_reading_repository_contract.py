@@ -21,7 +21,7 @@ def walk(
     seen: list[Reading] = []
     after: Position | None = None
     while True:
-        items, more = repo.page("hq", room, from_ms, to_ms, limit, after)
+        items, more = repo.page("t1", "hq", room, from_ms, to_ms, limit, after)
         assert len(items) <= limit
         seen.extend(items)
         if not more:
@@ -38,7 +38,7 @@ def test_stored_readings_come_back_in_time_order_with_their_values(
         reading(T0 + 1, sensor_id="a", temperature=0.1, humidity=0.0, co2=0.0),
     ]
     assert repo.put_readings(stored) == WriteResult(accepted=3, duplicates=0)
-    window = repo.window("hq", "r101", T0, T0 + 2)
+    window = repo.window("t1", "hq", "r101", T0, T0 + 2)
     assert window == sorted(stored, key=lambda r: (r.ts_ms, r.sensor_id))
 
 
@@ -46,7 +46,7 @@ def test_a_single_duplicate_is_counted_and_the_first_value_wins(repo: ReadingRep
     assert repo.put_readings([reading(temperature=20.0)]).accepted == 1
     again = repo.put_readings([reading(temperature=30.0)])
     assert (again.accepted, again.duplicates) == (0, 1)
-    assert [r.temperature for r in repo.window("hq", "r101", T0 - 1, T0)] == [20.0]
+    assert [r.temperature for r in repo.window("t1", "hq", "r101", T0 - 1, T0)] == [20.0]
 
 
 def test_a_retried_batch_is_not_stored_twice(repo: ReadingRepository) -> None:
@@ -58,7 +58,7 @@ def test_a_retried_batch_is_not_stored_twice(repo: ReadingRepository) -> None:
     result = repo.put_readings(retry)
     # Then only the new readings are stored and the first values stay
     assert (result.accepted, result.duplicates) == (5, 60)
-    window = repo.window("hq", "r101", T0 - 1, T0 + 100)
+    window = repo.window("t1", "hq", "r101", T0 - 1, T0 + 100)
     assert len(window) == 65
     assert [r.temperature for r in window[:60]] == [float(i) for i in range(60)]
 
@@ -70,7 +70,7 @@ def test_duplicates_inside_one_batch_count_once_and_the_first_wins(
         [reading(temperature=1.0), reading(sensor_id="s2"), reading(temperature=2.0)]
     )
     assert (result.accepted, result.duplicates) == (2, 1)
-    assert [r.temperature for r in repo.window("hq", "r101", T0 - 1, T0)] == [1.0, 21.0]
+    assert [r.temperature for r in repo.window("t1", "hq", "r101", T0 - 1, T0)] == [1.0, 21.0]
 
 
 def test_the_window_is_open_at_its_start_and_closed_at_its_end(repo: ReadingRepository) -> None:
@@ -78,23 +78,37 @@ def test_the_window_is_open_at_its_start_and_closed_at_its_end(repo: ReadingRepo
     repo.put_readings(
         [reading(after), reading(after + 1), reading(until, sensor_id="z"), reading(until + 1)]
     )
-    window = repo.window("hq", "r101", after, until)
+    window = repo.window("t1", "hq", "r101", after, until)
     assert [(r.ts_ms, r.sensor_id) for r in window] == [(after + 1, "s1"), (until, "z")]
 
 
-def test_rooms_and_buildings_never_leak_into_each_other(repo: ReadingRepository) -> None:
-    rooms = [("hq", "r101"), ("hq", "r1"), ("hq", "r1010"), ("h", "q:r101"), ("hq:r101", "x")]
+def test_tenants_rooms_and_buildings_never_leak_into_each_other(repo: ReadingRepository) -> None:
+    rooms = [
+        ("t1", "hq", "r101"),
+        ("t2", "hq", "r101"),
+        ("t1", "hq", "r1"),
+        ("t1", "hq", "r1010"),
+        ("t1", "h", "q:r101"),
+        ("t1", "hq:r101", "x"),
+        ("t1:hq", "r101", "x"),
+    ]
     repo.put_readings(
-        [reading(building=b, room=r, temperature=float(i)) for i, (b, r) in enumerate(rooms)]
+        [
+            reading(tenant=t, building=b, room=r, temperature=float(i))
+            for i, (t, b, r) in enumerate(rooms)
+        ]
     )
-    for i, (building, room) in enumerate(rooms):
-        window = repo.window(building, room, T0 - 1, T0)
+    for i, (tenant, building, room) in enumerate(rooms):
+        window = repo.window(tenant, building, room, T0 - 1, T0)
         assert [(r.building, r.room, r.temperature) for r in window] == [(building, room, i)]
-    assert repo.window("hq", "none", T0 - 1, T0) == []
+        latest = repo.latest(tenant, building, room)
+        assert latest is not None and latest.temperature == i
+    assert repo.window("t1", "hq", "none", T0 - 1, T0) == []
+    assert repo.window("t3", "hq", "r101", T0 - 1, T0) == []
 
 
 def test_latest_is_the_newest_reading_of_the_room(repo: ReadingRepository) -> None:
-    assert repo.latest("hq", "r101") is None
+    assert repo.latest("t1", "hq", "r101") is None
     repo.put_readings(
         [
             reading(T0 + 5, sensor_id="a"),
@@ -103,7 +117,7 @@ def test_latest_is_the_newest_reading_of_the_room(repo: ReadingRepository) -> No
             reading(T0 + 9, room="other"),
         ]
     )
-    latest = repo.latest("hq", "r101")
+    latest = repo.latest("t1", "hq", "r101")
     assert latest is not None
     assert (latest.ts_ms, latest.sensor_id) == (T0 + 5, "b")
 
@@ -127,8 +141,8 @@ def test_walking_pages_visits_every_reading_exactly_once(
 
 def test_a_page_is_empty_for_an_empty_range(repo: ReadingRepository) -> None:
     repo.put_readings([reading(T0)])
-    assert repo.page("hq", "r101", T0 + 1, T0 + 10, 5, None) == ([], False)
-    assert repo.page("hq", "nobody", T0, T0 + 10, 5, None) == ([], False)
+    assert repo.page("t1", "hq", "r101", T0 + 1, T0 + 10, 5, None) == ([], False)
+    assert repo.page("t1", "hq", "nobody", T0, T0 + 10, 5, None) == ([], False)
 
 
 def test_the_store_answers_a_ping(repo: ReadingRepository) -> None:

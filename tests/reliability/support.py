@@ -79,7 +79,9 @@ def reading_json(key: Key, value: float, unit: str = "C") -> dict[str, Any]:
     }
 
 
-def assert_rollups_agree(stored: Mapping[Key, float], rooms: Iterable[tuple[str, str]]) -> None:
+def assert_rollups_agree(
+    tenant: str, stored: Mapping[Key, float], rooms: Iterable[tuple[str, str]]
+) -> None:
     """Each room's temperature statistics (built from minute and hour rollups) over everything
     stored equal an independent computation from `stored`: no reading lost or doubled there."""
     from chalicelib import wiring
@@ -91,7 +93,7 @@ def assert_rollups_agree(stored: Mapping[Key, float], rooms: Iterable[tuple[str,
         times = [ts for (b, r, ts, _) in stored if (b, r) == (building, room)]
         start, end = min(times) - min(times) % 3_600_000, max(times) + 1
         got = analytics.room_stats(
-            repo, building, room, metric=Metric.TEMPERATURE, from_ms=start, to_ms=end
+            repo, tenant, building, room, metric=Metric.TEMPERATURE, from_ms=start, to_ms=end
         )
         count, mean = window_mean(stored, building, room, start - 1, end - 1)
         assert got.count == count, (building, room, got.count, count)

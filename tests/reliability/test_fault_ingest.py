@@ -32,6 +32,7 @@ from .faults import FaultInjector
 from .support import Key, assert_rollups_agree, changed_values, close, first_wins, window_mean
 
 BATCH = 1000
+TENANT = "rel"  # the tenant of the `api` fixture's keys
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ROOMS = [(f"bldg-{b}", f"room-{r}") for b in range(3) for r in range(4)]
 SENSORS = [f"s-{i}" for i in range(8)]
@@ -80,6 +81,10 @@ def make_workload(n: int, seed: int, end_ms: int) -> Workload:
                     {"building": "bad id!", "room": "room-0", "temperature": 20.0},
                     {"building": "bldg-0", "temperature": 20.0},
                     {"building": "bldg-0", "room": "room-0", "timestamp": "yesterday"},
+                    # numbers no range check foresaw: overflow, 40 digits, a boolean
+                    {"building": "bldg-0", "room": "room-0", "timestamp": 1e308},
+                    {"building": "bldg-1", "room": "room-1", "temperature": 10**40},
+                    {"building": "bldg-2", "room": "room-2", "temperature": True},
                 ]
             )
             items.append(bad)
@@ -125,14 +130,14 @@ def _reading(key: Key, value: float) -> dict[str, Any]:
     }
 
 
-def stored_readings(client: Any, table: str) -> dict[Key, float]:
+def stored_readings(client: Any, table: str, tenant: str) -> dict[Key, float]:
     """Every reading in the table, read with paginated Queries (not through the app)."""
     found: dict[Key, float] = {}
     for building, room in ROOMS:
         kwargs: dict[str, Any] = {
             "TableName": table,
             "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"{building}#{room}"}},
+            "ExpressionAttributeValues": {":pk": {"S": f"{tenant}#{building}#{room}"}},
         }
         while True:
             page = client.query(**kwargs)
@@ -214,7 +219,7 @@ def test_faulted_ingest_stores_every_valid_reading_once(
     elapsed = time.monotonic() - started
 
     # Then: the table holds exactly the valid distinct readings, with their first values
-    stored = stored_readings(boto3.client("dynamodb", region_name="us-east-1"), table)
+    stored = stored_readings(boto3.client("dynamodb", region_name="us-east-1"), table, TENANT)
     lost = len(workload.values.keys() - stored.keys())
     stray = len(stored.keys() - workload.values.keys())
     print(
@@ -264,7 +269,7 @@ def test_faulted_ingest_stores_every_valid_reading_once(
     paged = _page_all(api, ROOMS[0], end_ms)
     assert len(paged) == len(set(paged)) == sum(k[:2] == ROOMS[0] for k in workload.values)
     # And: the rollups behind series and statistics count every stored reading once
-    assert_rollups_agree(workload.values, ROOMS)
+    assert_rollups_agree(TENANT, workload.values, ROOMS)
 
 
 def _page_all(api: Api, place: tuple[str, str], end_ms: int) -> list[tuple[str, str]]:

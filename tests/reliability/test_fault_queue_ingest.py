@@ -188,7 +188,7 @@ def test_faulted_file_and_message_ingest_stores_every_valid_reading_once(
     elapsed = time.monotonic() - started
 
     # Then: the table holds exactly the valid distinct readings, with their first values
-    stored = stored_readings(aws.dynamodb, aws.table)
+    stored = stored_readings(aws.dynamodb, aws.table, TENANT)
     lost = len(workload.values.keys() - stored.keys())
     stray = len(stored.keys() - workload.values.keys())
     reports = {key: aws.report(key) for key in files}
@@ -238,7 +238,7 @@ def test_faulted_file_and_message_ingest_stores_every_valid_reading_once(
     assert not aws.receive()
 
     # And: the rollups behind series and statistics count every stored reading once
-    assert_rollups_agree(workload.values, ROOMS)
+    assert_rollups_agree(TENANT, workload.values, ROOMS)
 
 
 def _attach_faults() -> dict[str, FaultInjector]:

@@ -90,6 +90,7 @@ def check_averages(
     for room in ("r1", "r2", "r3"):
         stats = services.window_average(
             repos.readings,
+            "t",
             building,
             room,
             metric=Metric.TEMPERATURE,
@@ -133,7 +134,7 @@ def dynamo_repos(table: str) -> Iterator[Any]:
 def test_window_average_equals_independent_mean_in_dynamodb(
     dynamo_repos: Any, readings: list[tuple[Key, float, str]], minutes: int, unit: str
 ) -> None:
-    building = f"b-{uuid.uuid4().hex[:10]}"  # buildings are platform-unique: one per example
+    building = f"b-{uuid.uuid4().hex[:10]}"  # a fresh building per example
     post_all(dynamo_repos, building, readings)
     check_averages(dynamo_repos, building, readings, minutes, unit)
 
@@ -173,6 +174,7 @@ def check_pages(
         while True:
             page = services.list_readings(
                 repos.readings,
+                "t",
                 building,
                 room,
                 from_ms=AT_MS - 3 * 3_600_000,
@@ -198,9 +200,12 @@ def test_unit_conversions_round_trip(value: float) -> None:
 
 
 @settings(PROFILE)
-@given(first=st.tuples(IDENTIFIER, IDENTIFIER), second=st.tuples(IDENTIFIER, IDENTIFIER))
+@given(
+    first=st.tuples(IDENTIFIER, IDENTIFIER, IDENTIFIER),
+    second=st.tuples(IDENTIFIER, IDENTIFIER, IDENTIFIER),
+)
 def test_distinct_rooms_never_share_a_partition_key(
-    first: tuple[str, str], second: tuple[str, str]
+    first: tuple[str, str, str], second: tuple[str, str, str]
 ) -> None:
     from chalicelib.aws import keys
     from chalicelib.domain.inputs import check_identifier

@@ -86,12 +86,19 @@ class Registering:
         return table_changes(self._stream.read(10_000))
 
     def put_readings(self, readings: Any, **options: Any) -> Any:
-        for building, room in sorted({(r.building, r.room) for r in readings}):
+        for tenant, building, room in sorted({(r.tenant, r.building, r.room) for r in readings}):
             self._registry.create_building(
-                Building(building=building, tenant="t", name=building, metadata={}, created_ms=0)
+                Building(building=building, tenant=tenant, name=building, metadata={}, created_ms=0)
             )
             self._registry.create_room(
-                Room(building=building, room=room, name=room, metadata={}, created_ms=0)
+                Room(
+                    tenant=tenant,
+                    building=building,
+                    room=room,
+                    name=room,
+                    metadata={},
+                    created_ms=0,
+                )
             )
         return self._repo.put_readings(readings, **options)
 

@@ -64,6 +64,7 @@ def random_readings(
         ts = T0 + rng.randrange(span_ms // 1000) * 1000 + rng.choice((0, 0, 0, rng.randrange(1000)))
         out.append(
             Reading(
+                tenant="t",
                 building="b1",
                 room=rng.choice(rooms),
                 sensor_id=rng.choice(("s1", "s2")),

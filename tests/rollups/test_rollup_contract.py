@@ -60,7 +60,9 @@ def test_stats_over_random_ranges_equal_the_raw_computation(repo: Any, seed: int
         start = T0 + rng.randrange(-HOUR, 3 * HOUR)
         end = start + rng.randrange(1, 4 * HOUR)
         metric = rng.choice(list(Metric))
-        got = dump(analytics.room_stats(repo, "b1", "r1", metric=metric, from_ms=start, to_ms=end))
+        got = dump(
+            analytics.room_stats(repo, "t", "b1", "r1", metric=metric, from_ms=start, to_ms=end)
+        )
         want = expected(truth, "r1", metric, start, end)
         # Then they equal what the raw readings give
         assert_matches(got, want)
@@ -81,7 +83,14 @@ def check_series(repo: Any, truth: list[Reading], interval: analytics.Interval) 
     end = T0 + 5 * HOUR - 4_321
     series = dump(
         analytics.room_series(
-            repo, "b1", "r1", metric=Metric.TEMPERATURE, from_ms=start, to_ms=end, interval=interval
+            repo,
+            "t",
+            "b1",
+            "r1",
+            metric=Metric.TEMPERATURE,
+            from_ms=start,
+            to_ms=end,
+            interval=interval,
         )
     )
     buckets = series["buckets"]
@@ -107,7 +116,7 @@ def test_duplicates_and_retries_never_change_a_rollup(repo: Any) -> None:
     readings = random_readings(rng, 120, span_ms=2 * HOUR)
     repo.put_readings(readings)
     consume(repo)
-    before = repo.rollups("b1", "r1", Resolution.HOUR, T0 - HOUR, T0 + 3 * HOUR)
+    before = repo.rollups("t", "b1", "r1", Resolution.HOUR, T0 - HOUR, T0 + 3 * HOUR)
     # When the same readings come again, alone and in other batches, with other values
     altered = [replace(r, temperature=99.0) for r in readings[:50]]
     repo.put_readings(readings[::-1])
@@ -115,21 +124,25 @@ def test_duplicates_and_retries_never_change_a_rollup(repo: Any) -> None:
     repo.put_readings(readings[:1])
     assert consume(repo).readings == 0  # nothing new was stored, nothing reaches the rollups
     # Then the hour rollups are the same
-    after = repo.rollups("b1", "r1", Resolution.HOUR, T0 - HOUR, T0 + 3 * HOUR)
+    after = repo.rollups("t", "b1", "r1", Resolution.HOUR, T0 - HOUR, T0 + 3 * HOUR)
     assert after == before
     assert sum(r.readings for _, r in after) == len(stored([readings]))
 
 
 def test_a_reading_hours_late_lands_in_its_own_minute_and_hour(repo: Any) -> None:
-    on_time = Reading(building="b1", room="r1", sensor_id="s", ts_ms=T0 + 5 * HOUR, temperature=20)
-    late = Reading(building="b1", room="r1", sensor_id="s", ts_ms=T0 + 61_500, temperature=30)
+    on_time = Reading(
+        tenant="t", building="b1", room="r1", sensor_id="s", ts_ms=T0 + 5 * HOUR, temperature=20
+    )
+    late = Reading(
+        tenant="t", building="b1", room="r1", sensor_id="s", ts_ms=T0 + 61_500, temperature=30
+    )
     repo.put_readings([on_time])
     consume(repo)
     repo.put_readings([late])
     consume(repo)
-    minutes = repo.rollups("b1", "r1", Resolution.MINUTE, T0, T0 + 6 * HOUR)
+    minutes = repo.rollups("t", "b1", "r1", Resolution.MINUTE, T0, T0 + 6 * HOUR)
     assert [start for start, _ in minutes] == [T0 + MINUTE, T0 + 5 * HOUR]
-    hours = repo.rollups("b1", "r1", Resolution.HOUR, T0 - HOUR, T0 + 6 * HOUR)
+    hours = repo.rollups("t", "b1", "r1", Resolution.HOUR, T0 - HOUR, T0 + 6 * HOUR)
     late_hour = T0 - T0 % HOUR
     assert [(s, r.metric(Metric.TEMPERATURE).total) for s, r in hours] == [
         (late_hour, 30.0),
@@ -139,7 +152,14 @@ def test_a_reading_hours_late_lands_in_its_own_minute_and_hour(repo: Any) -> Non
 
 def test_hour_rollup_keeps_each_whole_minute_mean(repo: Any) -> None:
     readings = [
-        Reading(building="b1", room="r1", sensor_id="s", ts_ms=T0 + i * 20_000, temperature=t)
+        Reading(
+            tenant="t",
+            building="b1",
+            room="r1",
+            sensor_id="s",
+            ts_ms=T0 + i * 20_000,
+            temperature=t,
+        )
         for i, t in enumerate([18.0, 19.0, 20.0, 26.0, 26.0, 26.0])
     ]
     repo.put_readings(readings)
@@ -147,6 +167,7 @@ def test_hour_rollup_keeps_each_whole_minute_mean(repo: Any) -> None:
     got = dump(
         analytics.room_stats(
             repo,
+            "t",
             "b1",
             "r1",
             metric=Metric.TEMPERATURE,
@@ -160,21 +181,26 @@ def test_hour_rollup_keeps_each_whole_minute_mean(repo: Any) -> None:
 
 
 def test_rooms_of_lists_the_rooms_that_have_readings(repo: Any) -> None:
-    assert repo.rooms_of("b1") == []
+    assert repo.rooms_of("t", "b1") == []
     repo.put_readings(
         [
-            Reading(building="b1", room=room, sensor_id="s", ts_ms=T0, temperature=20)
+            Reading(tenant="t", building="b1", room=room, sensor_id="s", ts_ms=T0, temperature=20)
             for room in ("r2", "r1", "r2")
         ]
-        + [Reading(building="b2", room="x", sensor_id="s", ts_ms=T0, temperature=20)]
+        + [Reading(tenant="t", building="b2", room="x", sensor_id="s", ts_ms=T0, temperature=20)]
     )
-    assert repo.rooms_of("b1") == ["r1", "r2"]
+    assert repo.rooms_of("t", "b1") == ["r1", "r2"]
 
 
 def test_building_average_weighs_readings_and_also_gives_the_mean_of_rooms(repo: Any) -> None:
     def at(room: str, seconds: int, t: float) -> Reading:
         return Reading(
-            building="b1", room=room, sensor_id="s", ts_ms=T0 + seconds * 1000, temperature=t
+            tenant="t",
+            building="b1",
+            room=room,
+            sensor_id="s",
+            ts_ms=T0 + seconds * 1000,
+            temperature=t,
         )
 
     repo.put_readings(
@@ -183,7 +209,7 @@ def test_building_average_weighs_readings_and_also_gives_the_mean_of_rooms(repo:
     consume(repo)
     got = dump(
         analytics.building_average(
-            repo, "b1", metric=Metric.TEMPERATURE, minutes=15, at_ms=T0 + 600_000
+            repo, "t", "b1", metric=Metric.TEMPERATURE, minutes=15, at_ms=T0 + 600_000
         )
     )
     assert got["count"] == 4
@@ -193,16 +219,18 @@ def test_building_average_weighs_readings_and_also_gives_the_mean_of_rooms(repo:
 
 
 def test_rollup_copy_is_independent_of_the_store(repo: Any) -> None:
-    repo.put_readings([Reading(building="b1", room="r1", sensor_id="s", ts_ms=T0, temperature=20)])
+    repo.put_readings(
+        [Reading(tenant="t", building="b1", room="r1", sensor_id="s", ts_ms=T0, temperature=20)]
+    )
     consume(repo)
-    ((_, first),) = repo.rollups("b1", "r1", Resolution.MINUTE, T0, T0 + MINUTE)
+    ((_, first),) = repo.rollups("t", "b1", "r1", Resolution.MINUTE, T0, T0 + MINUTE)
     first.merge(
         Rollup.of_readings(
-            [Reading(building="b1", room="r1", sensor_id="t", ts_ms=T0, temperature=5)],
+            [Reading(tenant="t", building="b1", room="r1", sensor_id="t", ts_ms=T0, temperature=5)],
             whole_minute=True,
         )
     )
-    ((_, again),) = repo.rollups("b1", "r1", Resolution.MINUTE, T0, T0 + MINUTE)
+    ((_, again),) = repo.rollups("t", "b1", "r1", Resolution.MINUTE, T0, T0 + MINUTE)
     assert again.readings == 1
 
 
@@ -229,16 +257,65 @@ def test_stream_batches_replayed_or_split_anywhere_end_with_the_same_rollups(
     assert replay.rollups_written == 0
     for room in ("r1", "r2"):
         for resolution in Resolution:
-            window = ("b1", room, resolution, T0 - 2 * HOUR, T0 + 8 * HOUR)
+            window = ("t", "b1", room, resolution, T0 - 2 * HOUR, T0 + 8 * HOUR)
             assert repo.rollups(*window) == reference.rollups(*window)
 
 
 def test_rollups_say_until_when_they_hold_every_reading(repo: Any) -> None:
     # Given a room whose rollups were never refreshed
-    assert repo.freshness("b1", "r1") is None
+    assert repo.freshness("t", "b1", "r1") is None
     # When its readings are folded with the stream batch's newest write time
-    repo.put_readings([Reading(building="b1", room="r1", sensor_id="s", ts_ms=T0, temperature=20)])
+    repo.put_readings(
+        [Reading(tenant="t", building="b1", room="r1", sensor_id="s", ts_ms=T0, temperature=20)]
+    )
     changes = repo.take_changes()
     rollups.fold(repo, [replace(c, written_ms=T0 + 5_000) for c in changes])
     # Then the room's rollups say so
-    assert repo.freshness("b1", "r1") == T0 + 5_000
+    assert repo.freshness("t", "b1", "r1") == T0 + 5_000
+
+
+def test_one_stream_batch_keeps_two_tenants_rooms_of_the_same_name_apart(repo: Any) -> None:
+    # Given one stream batch holding readings of "b1"/"r1" of two tenants
+    repo.put_readings(
+        [
+            Reading(tenant=t, building="b1", room="r1", sensor_id="s", ts_ms=T0 + i, temperature=v)
+            for i, (t, v) in enumerate([("t", 20.0), ("u", 90.0), ("t", 22.0)])
+        ]
+    )
+    # When it is folded
+    outcome = rollups.fold(repo, repo.take_changes())
+    # Then each tenant's room holds its own readings only, and they count as two rooms
+    assert outcome.rooms == 2 and outcome.readings == 3
+    window = ("b1", "r1", Resolution.MINUTE, T0 - MINUTE, T0 + MINUTE)
+    ((_, mine),) = repo.rollups("t", *window)
+    ((_, theirs),) = repo.rollups("u", *window)
+    assert (mine.readings, theirs.readings) == (2, 1)
+    assert mine.metric(Metric.TEMPERATURE).high == 22.0
+    assert theirs.metric(Metric.TEMPERATURE).low == 90.0
+
+
+def test_a_room_that_fails_is_delivered_again_without_failing_its_namesake(repo: Any) -> None:
+    # Given a batch with rooms "b1"/"r1" of two tenants, where refreshing tenant u's fails
+    repo.put_readings(
+        [
+            Reading(tenant=t, building="b1", room="r1", sensor_id="s", ts_ms=T0, temperature=20)
+            for t in ("t", "u")
+        ]
+    )
+    changes = repo.take_changes()
+
+    class FailingFor:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def refresh(self, readings: Any, *, as_of_ms: int) -> int:
+            if readings[0].tenant == "u":
+                raise RuntimeError("busy")
+            return int(self.inner.refresh(readings, as_of_ms=as_of_ms))
+
+    # When the batch is folded
+    outcome = rollups.fold(FailingFor(repo), changes)  # type: ignore[arg-type]
+    # Then only tenant u's room is failed, from its own first record
+    assert outcome.failed_rooms == [("u", "b1", "r1")]
+    assert outcome.failed_from == next(c.sequence for c in changes if c.reading.tenant == "u")
+    assert repo.freshness("t", "b1", "r1") is not None

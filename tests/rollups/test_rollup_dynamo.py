@@ -18,7 +18,14 @@ def make_repo(aws: dict[str, Any]) -> Any:
 
 def readings(n: int) -> list[Reading]:
     return [
-        Reading(building="b1", room="r1", sensor_id="s", ts_ms=T0 + i * 10_000, temperature=20 + i)
+        Reading(
+            tenant="t",
+            building="b1",
+            room="r1",
+            sensor_id="s",
+            ts_ms=T0 + i * 10_000,
+            temperature=20 + i,
+        )
         for i in range(n)
     ]
 
@@ -41,7 +48,7 @@ def test_a_replayed_stream_batch_finds_nothing_to_write(aws: dict[str, Any]) -> 
     repo.put_readings(batch)
     assert repo.refresh(batch, as_of_ms=T0) > 0
     assert repo.refresh(batch, as_of_ms=T0) == 0  # the same batch again: nothing changed
-    hours = repo.rollups("b1", "r1", Resolution.HOUR, T0 - HOUR_MS, T0 + HOUR_MS)
+    hours = repo.rollups("t", "b1", "r1", Resolution.HOUR, T0 - HOUR_MS, T0 + HOUR_MS)
     assert sum(r.readings for _, r in hours) == 12
 
 
@@ -62,7 +69,7 @@ def test_a_rollup_query_reads_no_reading_items(aws: dict[str, Any]) -> None:
     aws["dynamodb"].meta.events.register(
         "after-call.dynamodb.Query", lambda parsed, **_: scanned.append(parsed["ScannedCount"])
     )
-    minutes = repo.rollups("b1", "r1", Resolution.MINUTE, T0, T0 + HOUR_MS)
+    minutes = repo.rollups("t", "b1", "r1", Resolution.MINUTE, T0, T0 + HOUR_MS)
     assert len(minutes) == 5
     assert scanned == [5]
 
@@ -77,13 +84,16 @@ def test_a_refresh_never_shrinks_a_rollup_whose_raw_readings_expired(
     for r in readings(6)[1:]:
         aws["dynamodb"].delete_item(
             TableName=aws["table"],
-            Key={"pk": {"S": keys.room_pk("b1", "r1")}, "sk": {"S": keys.reading_sk(r.ts_ms, "s")}},
+            Key={
+                "pk": {"S": keys.room_pk("t", "b1", "r1")},
+                "sk": {"S": keys.reading_sk(r.ts_ms, "s")},
+            },
         )
     # When a replayed stream batch brings the minute's first reading again (it is re-read)
     repo.refresh(readings(1), as_of_ms=T0)
     # Then the minute still counts its 6 readings
     minute = T0 - T0 % 60_000
-    (_, kept), *_ = repo.rollups("b1", "r1", Resolution.MINUTE, minute, minute + 60_000)
+    (_, kept), *_ = repo.rollups("t", "b1", "r1", Resolution.MINUTE, minute, minute + 60_000)
     assert kept.readings == 6
 
 
@@ -97,6 +107,7 @@ def test_the_headline_average_reads_only_its_window_and_only_its_metric(
     repo.put_readings(
         [
             Reading(
+                tenant="t",
                 building="b1",
                 room="r1",
                 sensor_id="s",
@@ -116,7 +127,7 @@ def test_the_headline_average_reads_only_its_window_and_only_its_metric(
     )
     events.register("after-call.dynamodb.Query", lambda parsed, **_: answers.append(parsed))
     stats = service.window_average(
-        repo, "b1", "r1", metric=Metric.TEMPERATURE, minutes=15, at_ms=T0 + 30 * 60_000
+        repo, "t", "b1", "r1", metric=Metric.TEMPERATURE, minutes=15, at_ms=T0 + 30 * 60_000
     )
     assert stats.count == 90
     (query,) = queries

@@ -64,7 +64,7 @@ class Harness:
         return dict(report)
 
     def stored(self, room: str = "r1") -> int:
-        return len(self.repo.window("b1", room, 0, 2**62))
+        return len(self.repo.window("acme", "b1", room, 0, 2**62))
 
 
 def s3_event(key: str, etag: str) -> str:

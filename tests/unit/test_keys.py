@@ -16,26 +16,46 @@ identifiers = st.from_regex(r"[A-Za-z0-9_.:-]{1,64}", fullmatch=True)
 timestamps = st.integers(min_value=MIN_TIMESTAMP_MS, max_value=MAX_TIMESTAMP_MS)
 
 
+places = st.tuples(identifiers, identifiers, identifiers)
+
+
+@given(places, places)
+def test_different_rooms_never_share_a_partition_key(
+    first: tuple[str, str, str], second: tuple[str, str, str]
+) -> None:
+    if first != second:
+        assert keys.room_pk(*first) != keys.room_pk(*second)
+    assert keys.parse_room_pk(keys.room_pk(*first)) == first
+
+
 @given(identifiers, identifiers, identifiers, identifiers)
-def test_different_rooms_never_share_a_partition_key(b1: str, r1: str, b2: str, r2: str) -> None:
-    if (b1, r1) != (b2, r2):
-        assert keys.room_pk(b1, r1) != keys.room_pk(b2, r2)
-    assert keys.parse_room_pk(keys.room_pk(b1, r1)) == (b1, r1)
+def test_two_tenants_rooms_of_the_same_names_never_share_a_partition_or_registry_item(
+    t1: str, t2: str, building: str, room: str
+) -> None:
+    if t1 != t2:
+        assert keys.room_pk(t1, building, room) != keys.room_pk(t2, building, room)
+        assert keys.building_key(t1, building) != keys.building_key(t2, building)
+        assert keys.room_key(t1, building, room) != keys.room_key(t2, building, room)
 
 
 @pytest.mark.parametrize(
     ("first", "second"),
-    [(("a", "b:c"), ("a:b", "c")), (("a.b", "c"), ("a", "b.c")), (("a-", "b"), ("a", "-b"))],
+    [
+        (("t", "a", "b:c"), ("t", "a:b", "c")),
+        (("t", "a.b", "c"), ("t", "a", "b.c")),
+        (("t", "a-", "b"), ("t", "a", "-b")),
+        (("t:a", "b", "c"), ("t", "a:b", "c")),
+    ],
 )
 def test_lookalike_rooms_get_distinct_partitions(
-    first: tuple[str, str], second: tuple[str, str]
+    first: tuple[str, str, str], second: tuple[str, str, str]
 ) -> None:
     assert keys.room_pk(*first) != keys.room_pk(*second)
 
 
 def test_room_partitions_never_start_with_the_prefix_of_other_item_types() -> None:
     # Other item types use pk "@...": an identifier can never start with "@".
-    assert not keys.room_pk("a", "b").startswith("@")
+    assert not keys.room_pk("t", "a", "b").startswith("@")
 
 
 @given(st.lists(st.tuples(timestamps, identifiers), min_size=2, max_size=30, unique=True))

@@ -25,7 +25,8 @@ def average(repo: InMemoryReadingRepository, **kwargs: object) -> services.Windo
     options.update(kwargs)
     building = str(options.pop("building", "hq"))
     room = str(options.pop("room", "r101"))
-    return services.window_average(repo, building, room, **options)  # type: ignore[arg-type]
+    tenant = str(options.pop("tenant", "t1"))
+    return services.window_average(repo, tenant, building, room, **options)  # type: ignore[arg-type]
 
 
 def exact_mean(values: list[float]) -> float:
@@ -110,11 +111,12 @@ def test_both_window_boundaries() -> None:
     assert (stats.window_start, stats.window_end) == (start, AT)
 
 
-def test_no_leakage_across_rooms_buildings_or_metrics() -> None:
+def test_no_leakage_across_tenants_rooms_buildings_or_metrics() -> None:
     repo = InMemoryReadingRepository()
     repo.put_readings(
         [
             reading(AT, temperature=20.0),
+            reading(AT, tenant="t2", temperature=60.0),
             reading(AT, room="r102", temperature=90.0),
             reading(AT, building="annex", temperature=80.0),
             reading(AT, building="r101", room="hq", temperature=70.0),
@@ -127,6 +129,7 @@ def test_no_leakage_across_rooms_buildings_or_metrics() -> None:
     assert (humidity.count, humidity.average, humidity.unit) == (1, 45.0, "%")
     co2 = average(repo, metric=Metric.CO2)
     assert (co2.count, co2.average, co2.unit) == (1, 900.0, "ppm")
+    assert (average(repo, tenant="t2").count, average(repo, tenant="t2").average) == (1, 60.0)
 
 
 def test_an_empty_window_has_count_zero_and_nulls() -> None:
@@ -208,7 +211,7 @@ def test_duplicates_inside_one_batch_count_once_and_the_first_value_wins() -> No
     assert (later.accepted, later.duplicates) == (0, 1)
     stats = average(repo)
     assert (stats.count, stats.min) == (2, 20.0)
-    assert services.latest_reading(repo, "hq", "r101").sensor_id == "s2"
+    assert services.latest_reading(repo, "t1", "hq", "r101").sensor_id == "s2"
 
 
 def test_ingest_items_reports_rejections_and_stores_the_rest() -> None:
@@ -228,9 +231,9 @@ def test_ingest_items_reports_rejections_and_stores_the_rest() -> None:
 def test_latest_is_the_newest_reading_or_not_found() -> None:
     repo = InMemoryReadingRepository()
     with pytest.raises(NotFoundError):
-        services.latest_reading(repo, "hq", "r101")
+        services.latest_reading(repo, "t1", "hq", "r101")
     repo.put_readings([reading(AT), reading(AT - MINUTE, sensor_id="s9"), reading(T0, room="x")])
-    assert services.latest_reading(repo, "hq", "r101").ts_ms == AT
+    assert services.latest_reading(repo, "t1", "hq", "r101").ts_ms == AT
 
 
 def walk(
@@ -240,7 +243,7 @@ def walk(
     after: Position | None = None
     while True:
         page = services.list_readings(
-            repo, "hq", "r101", from_ms=from_ms, to_ms=to_ms, limit=limit, after=after
+            repo, "t1", "hq", "r101", from_ms=from_ms, to_ms=to_ms, limit=limit, after=after
         )
         assert len(page.items) <= limit
         seen.extend((r.ts_ms, r.sensor_id) for r in page.items)
@@ -265,6 +268,7 @@ def test_bad_page_requests_are_rejected(limit: int, from_ms: int, to_ms: int) ->
     with pytest.raises(ValidationError):
         services.list_readings(
             InMemoryReadingRepository(),
+            "t1",
             "hq",
             "r101",
             from_ms=from_ms,
@@ -278,6 +282,7 @@ def test_a_position_outside_the_range_is_malformed() -> None:
     with pytest.raises(MalformedRequestError):
         services.list_readings(
             InMemoryReadingRepository(),
+            "t1",
             "hq",
             "r101",
             from_ms=T0,
