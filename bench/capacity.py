@@ -298,6 +298,9 @@ def _n(value: float) -> str:
 
 def tables(figures: dict[str, float]) -> str:
     """The Markdown tables of docs/capacity.md."""
+    from infra.operations import STAGES
+
+    stream = STAGES["prod"].stream
     sizes = ItemSizes.computed()
     runs = [scenario(figures, n, way, sizes) for n in SENSORS for way in ("single", "gateway")]
     heads = [f"{r['sensors']:,} {'single' if r['way'] == 'single' else 'gateways'}" for r in runs]
@@ -330,7 +333,10 @@ def tables(figures: dict[str, float]) -> str:
     row("room-check RRU/s (cold caches)", [_n(r["request_rru_s"]) for r in runs])
     row("partitions = stream shards (throughput only)", [str(r["partitions"]) for r in runs])
     row("readings/s per shard", [_n(r["per_shard_s"]) for r in runs])
-    row("effective batching window s (300 s or 5,000 records)", [_n(r["window_s"]) for r in runs])
+    row(
+        f"effective batching window s ({stream.window_s} s or {stream.batch_size:,} records)",
+        [_n(r["window_s"]) for r in runs],
+    )
     row("readings per consumer batch", [_n(r["batch_readings"]) for r in runs])
     row("rollup WRU per reading", [f"{r['rollup_wru_per_reading']:.2f}" for r in runs])
     row("rollup WRU/s", [_n(r["rollup_wru_s"]) for r in runs])

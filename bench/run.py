@@ -24,7 +24,7 @@ from bench.measure import Measurement, at_least, at_most, equal_to, fmt
 
 # Add a new benchmark module here (e.g. "ingest" for bench/ingest.py). `stream` runs last: it
 # starts the local stack of `make run` itself.
-BENCHMARKS = ["core", "rollups", "ingest", "load", "stream"]
+BENCHMARKS = ["core", "rollups", "ingest", "load", "stream", "alerts"]
 
 RESULTS = Path(__file__).with_name("results.json")
 

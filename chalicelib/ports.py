@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chalicelib.domain.access import ApiKey
+from chalicelib.domain.alerts import AlertEvent, AlertRule, Delivery, RoomState
 from chalicelib.domain.models import Metric, Position, Reading, WriteResult
+from chalicelib.domain.notify import Target
 from chalicelib.domain.registry import Building, Page, Room, Sensor, Tenant
 from chalicelib.domain.reports import Report
 from chalicelib.domain.rollups import Resolution, Rollup
@@ -237,11 +239,33 @@ class ObjectStore(Protocol):
         ...
 
 
+class UploadStore(ObjectStore, Protocol):
+    """The bucket as imports through the API use it: tickets listed, upload forms signed."""
+
+    def list_keys(self, prefix: str, *, after: str | None, limit: int) -> tuple[list[str], bool]:
+        """Up to `limit` keys under `prefix` after `after`, in key order; and whether more
+        follow."""
+        ...
+
+    def upload_form(self, key: str, *, max_bytes: int, seconds: int) -> dict[str, Any]:
+        """A presigned POST of `key` ({"url", "fields"}): files up to `max_bytes`, for `seconds`
+        (signed locally: no call)."""
+        ...
+
+    def ping(self) -> None:
+        """StorageUnavailableError unless the bucket answers (GET /health)."""
+        ...
+
+
 class MessageQueue(Protocol):
     """A queue that takes JSON message bodies."""
 
     def send(self, bodies: Sequence[str]) -> None:
         """Enqueue every body (in batches the service allows); raise if any cannot be sent."""
+        ...
+
+    def ping(self) -> None:
+        """StorageUnavailableError unless the queue answers (GET /health)."""
         ...
 
 
@@ -270,4 +294,100 @@ class IdempotencyStore(Protocol):
 
     def release(self, scope: str, key: str) -> None:
         """The attempt failed: the next one runs again, at this attempt's time."""
+        ...
+
+
+class Notifier(Protocol):
+    """Delivers one alert notification to a webhook or SNS topic, or raises DeliveryError."""
+
+    def deliver(
+        self, target: Target, body: bytes, *, secret: str, delivery_id: str, event: str
+    ) -> None: ...
+
+
+class DelayQueue(Protocol):
+    """A queue that also takes a message to deliver later (the notify queue's retries)."""
+
+    def send(self, bodies: Sequence[str]) -> None:
+        """Enqueue every body now."""
+        ...
+
+    def send_later(self, body: str, delay_s: int) -> None:
+        """Enqueue one body, visible after `delay_s` seconds (at most 900)."""
+        ...
+
+    def ping(self) -> None:
+        """StorageUnavailableError unless the queue answers (GET /health)."""
+        ...
+
+
+class AlertRepository(Protocol):
+    """Alert rules, each (rule, room)'s state and the alert events, per tenant's building."""
+
+    def create_rule(self, rule: AlertRule) -> None:
+        """Store a new rule and its by-id pointer together."""
+        ...
+
+    def get_rule(self, tenant: str, rule_id: str) -> AlertRule | None:
+        """The tenant's rule of that id (through its pointer), or None."""
+        ...
+
+    def save_rule(self, rule: AlertRule) -> None:
+        """Replace a rule (its building, room and id never change)."""
+        ...
+
+    def delete_rule(self, rule: AlertRule, now_ms: int) -> None:
+        """Delete a rule, its pointer and its states; its active events are closed at now_ms."""
+        ...
+
+    def rules_of_building(self, tenant: str, building: str) -> list[AlertRule]:
+        """Every rule of the building (room rules and building-wide ones): one read."""
+        ...
+
+    def silent_rules(self, tenant: str) -> list[AlertRule]:
+        """The tenant's silent rules, without a scan."""
+        ...
+
+    def states(
+        self, tenant: str, building: str, pairs: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], RoomState]:
+        """The stored states of these (rule_id, room) pairs (absent: never transitioned)."""
+        ...
+
+    def transition(
+        self, tenant: str, building: str, before: RoomState, after: RoomState, event: AlertEvent
+    ) -> bool:
+        """Move a (rule, room) from `before` to `after` and store `event` (opened or closed) in
+        one conditional write; False (nothing written) when the state is no longer `before`."""
+        ...
+
+    def mark_enqueued(self, tenant: str, building: str, state: RoomState) -> None:
+        """Note that the notification of the state's last transition is on the queue."""
+        ...
+
+    def get_event(self, tenant: str, building: str, event_id: str) -> AlertEvent | None:
+        """One event of the building, or None."""
+        ...
+
+    def record_delivery(
+        self, tenant: str, building: str, event_id: str, index: int, delivery: Delivery
+    ) -> None:
+        """Keep how the delivery to the rule's `index`th target went (on the event)."""
+        ...
+
+    def list_events(
+        self,
+        tenant: str,
+        states: Sequence[str],
+        building: str | None,
+        room: str | None,
+        limit: int,
+        after: str | None,
+    ) -> tuple[list[AlertEvent], str | None]:
+        """Events of the tenant by state (in the given order), building and room; up to `limit`
+        after the position `after`, and the position of the last one if more follow."""
+        ...
+
+    def delete_for_building(self, tenant: str, building: str) -> int:
+        """Delete every rule (and pointer), state and event of the building; how many items."""
         ...

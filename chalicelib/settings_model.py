@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # Invocation time a worker keeps back for its report and hand-off (also its retry deadline).
     ingest_reserve_seconds: int = 60
     ingest_max_rows_per_invocation: int = 0  # 0: no cap (tests force continuation with a cap)
+    # POST /imports: how long its upload form is valid, and the largest file it takes
+    import_upload_seconds: int = 900  # SigV4 allows up to 7 days
+    import_max_bytes: int = 1_073_741_824  # S3 takes up to 5 GB in one POST
     # -- reports: results and CSV copies go to the same bucket, under reports/ --
     reports_queue_url: str = ""
     reports_queue_name: str = ""  # empty with an empty URL: POST /reports answers 503
@@ -50,3 +53,13 @@ class Settings(BaseSettings):
     report_inline_bytes: int = 1_048_576
     # Parallel rollup refreshes per write request (1 under moto in-process, not thread-safe).
     rollup_threads: int = 8
+    # -- alert notifications (chalicelib/aws/notify.py) --
+    webhook_timeout_seconds: float = 5.0  # each network step of one webhook POST
+    # The local stage only: http://127.0.0.1 receivers and private addresses are allowed.
+    webhooks_allow_local: bool = False
+    # -- alerts (chalicelib/services/alerts.py; numbers of deployed stages: infra/operations.py) --
+    notify_queue_url: str = ""
+    notify_queue_name: str = ""  # empty with an empty URL: transitions are kept, not notified
+    alert_rules_cache_seconds: float = 60.0  # a changed rule takes effect within this
+    notify_max_attempts: int = 6  # tries per target and transition, then the failure is kept
+    notify_retry_base_seconds: float = 10.0  # first retry after this, doubling (<= 900 s)

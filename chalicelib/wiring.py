@@ -17,13 +17,17 @@ from chalicelib.aws.dynamo import DynamoTable
 from chalicelib.aws.retry import RetryPolicy, budget
 from chalicelib.domain.models import TableChange
 from chalicelib.ports import (
+    AlertRepository,
+    DelayQueue,
     IdempotencyStore,
     MessageQueue,
-    ObjectStore,
+    Notifier,
     ReportRepository,
     Repositories,
+    UploadStore,
 )
 from chalicelib.services.access import KeyCache
+from chalicelib.services.alerts import Alerting, RulesCache
 from chalicelib.services.imports import Budget
 from chalicelib.services.ingest import Writer
 from chalicelib.services.messages import Consumer
@@ -58,9 +62,10 @@ _overridable_names: set[str] = set()
 
 
 @cache
-def aws_client(service: str) -> Any:
-    """A boto3 client for `service`, created on first use. botocore's retries are off: every
-    call is retried by the one policy of chalicelib/aws/retry.py, within its deadline."""
+def aws_client(service: str, region: str | None = None) -> Any:
+    """A boto3 client for `service` (in `region`: default the session's), created on first use.
+    botocore's retries are off: every call is retried by the one policy of
+    chalicelib/aws/retry.py, within its deadline."""
     import boto3
     from botocore.config import Config
 
@@ -72,7 +77,12 @@ def aws_client(service: str) -> Any:
         tcp_keepalive=True,
         max_pool_connections=32,
     )
-    return session.client(service, region_name=session.region_name or "us-east-1", config=config)
+    if service == "s3":
+        # Presigned links and upload forms: botocore signs them with SigV2 unless told otherwise,
+        # which buckets created since 2020 (and every newer region) refuse.
+        config = config.merge(Config(signature_version="s3v4"))
+    region_name = region or session.region_name or "us-east-1"
+    return session.client(service, region_name=region_name, config=config)
 
 
 # -- retry budgets -----------------------------------------------------------------------------
@@ -161,8 +171,8 @@ def report_repository() -> ReportRepository:
 
 
 @_overridable("object_store")
-def object_store() -> ObjectStore:
-    """The bucket of ingested files and their reports."""
+def object_store() -> UploadStore:
+    """The bucket: ingested files, their import statuses, report results, import tickets."""
     from chalicelib.aws.s3 import S3ObjectStore
 
     return S3ObjectStore(aws_client("s3"), get_settings().bucket_name)
@@ -193,6 +203,57 @@ def reports_queue() -> MessageQueue:
         url=settings.reports_queue_url,
         name=settings.reports_queue_name,
         what="the reports queue",
+    )
+
+
+@_overridable("notifier")
+def notifier() -> Notifier:
+    """Delivers alert notifications: webhooks over HTTPS, SNS topics in their own region."""
+    from chalicelib.aws.notify import HttpSnsNotifier
+
+    settings = get_settings()
+    return HttpSnsNotifier(
+        lambda region: aws_client("sns", region),
+        timeout_s=settings.webhook_timeout_seconds,
+        allow_local=settings.webhooks_allow_local,
+    )
+
+
+@_overridable("notify_queue")
+def notify_queue() -> DelayQueue:
+    """The queue of alert notifications (one message per transition; retries come back delayed)."""
+    from chalicelib.aws.sqs import SqsQueue
+
+    settings = get_settings()
+    return SqsQueue(
+        aws_client("sqs"),
+        url=settings.notify_queue_url,
+        name=settings.notify_queue_name,
+        what="the notify queue",
+    )
+
+
+@_overridable("alert_repository")
+def alert_repository() -> AlertRepository:
+    """Alert rules, their per-room states and the alert events (the one table)."""
+    from chalicelib.aws.alerts import DynamoAlertRepository
+
+    return DynamoAlertRepository(table())
+
+
+@cache
+def rules_cache() -> RulesCache:
+    """Recently read alert rules per building (see services.alerts.RulesCache)."""
+    return RulesCache(get_settings().alert_rules_cache_seconds)
+
+
+def alerting() -> Alerting:
+    """What evaluating alerts needs: rules, states and events, readings, the notify queue."""
+    return Alerting(
+        alerts=alert_repository(),
+        readings=repositories().readings,
+        queue=notify_queue(),
+        cache=rules_cache(),
     )
 
 
@@ -271,6 +332,7 @@ def override(**adapters: Any) -> None:
     _overrides.update(adapters)
     key_cache().forget()
     known_rooms().forget()
+    rules_cache().forget()
 
 
 def reset() -> None:
@@ -281,5 +343,21 @@ def reset() -> None:
         factory.cache_clear()
     key_cache.cache_clear()
     known_rooms.cache_clear()
+    rules_cache.cache_clear()
     cursor_secret.cache_clear()
     reset_settings()
+
+
+def health_checks() -> dict[str, Callable[[], None]]:
+    """What GET /health probes: the table, the bucket and every queue the service sends to (the
+    notify queue only where configured: without it transitions are kept, not notified)."""
+    settings = get_settings()
+    checks = {
+        "table": repositories().readings.ping,
+        "bucket": object_store().ping,
+        "ingest_queue": ingest_queue().ping,
+        "reports_queue": reports_queue().ping,
+    }
+    if settings.notify_queue_url or settings.notify_queue_name:
+        checks["notify_queue"] = notify_queue().ping
+    return checks

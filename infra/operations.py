@@ -1,5 +1,5 @@
 """Every operational number, once: Lambda memory and timeouts, queue visibility and redrive,
-API throttling, retry budgets, log retention.
+API throttling, the stream consumer's retries, alarm thresholds, log retention, the runtime.
 
 .chalice/config.json is generated from here (`python -m infra.template config`), the deploy
 template (infra/template.py) reads it directly, and the table in docs/operations.md is generated
@@ -14,10 +14,16 @@ from typing import Any
 
 APP_NAME = "roomtemp"
 API_GATEWAY_STAGE = "api"
+# Every function's Lambda runtime: the longest-supported Python that Lambda, chalice 1.34 and this
+# machine have (deprecated 2029-06-30; docs/deploy.md#runtime). Chalice deploys the Python it runs
+# under, so `make deploy`/`make package` run it in .venv-deploy, built with this Python (Makefile).
+LAMBDA_RUNTIME = "python3.13"
 # AWS asks an SQS event source's visibility timeout to be >= 6x its function's timeout.
 VISIBILITY_PER_TIMEOUT = 6
 # Receives before a message moves to its dead-letter queue.
 MAX_RECEIVE_COUNT = 5
+# A work queue whose oldest message has waited this long alarms (its consumer is stuck).
+QUEUE_AGE_ALARM_S = 900
 # What the local stack (make run) plays: a consumer's time per batch, and how soon a failed
 # message is visible again.
 LOCAL_RUNTIME_S = 300
@@ -57,6 +63,9 @@ class Stage:
     api_deadline_s: float  # an API request answers 503 past this (API Gateway stops at 29 s)
     rollups: Function  # the table stream's consumer
     stream: Stream
+    # Alerts: the notify queue's consumer (webhooks, SNS) and the silent-rooms schedule.
+    notify: Function = Function(memory_mb=256, timeout_s=60)
+    silent: Function = Function(memory_mb=256, timeout_s=60)
 
     def queue_visibility_s(self, consumer: Function) -> int:
         """The visibility timeout of the queue `consumer` reads."""
@@ -96,7 +105,20 @@ STAGES: dict[str, Stage] = {
 LOCAL_STREAM = Stream(batch_size=1000, window_s=1, retry_attempts=2, max_record_age_s=3600)
 
 # The Chalice handler names of the functions beside the API (app.py).
-CONSUMERS = {"ingest": "ingest", "compute_report": "reports", "rollups": "rollups"}
+CONSUMERS = {
+    "ingest": "ingest",
+    "compute_report": "reports",
+    "rollups": "rollups",
+    "notify": "notify",
+    "silent_rooms": "silent",
+}
+# Alert notifications: attempts per target and transition (then the failure is kept on the event),
+# the first retry's delay (doubling, at most SQS's 900 s), and how long a rule change takes to reach
+# a warm stream consumer (its rules cache).
+NOTIFY_MAX_ATTEMPTS = 6
+NOTIFY_RETRY_BASE_S = 10
+ALERT_RULES_CACHE_S = 60
+SILENT_RULES_EVERY_MINUTES = 1
 
 
 def resource_names(stage: str) -> dict[str, str]:
@@ -109,6 +131,8 @@ def resource_names(stage: str) -> dict[str, str]:
         "ingest_dlq": f"{APP_NAME}-ingest-dlq-{stage}",
         "reports_queue": f"{APP_NAME}-reports-{stage}",
         "reports_dlq": f"{APP_NAME}-reports-dlq-{stage}",
+        "notify_queue": f"{APP_NAME}-notify-{stage}",
+        "notify_dlq": f"{APP_NAME}-notify-dlq-{stage}",
         "api": f"{APP_NAME}-{stage}",
         "alarm_topic": f"{APP_NAME}-alarms-{stage}",
         "cursor_secret": f"{APP_NAME}/{stage}/cursor",
@@ -125,6 +149,8 @@ def chalice_config() -> dict[str, Any]:
             "environment_variables": {
                 "POWERTOOLS_DEV": "true",
                 "POWERTOOLS_METRICS_DISABLED": "true",
+                # webhooks to http://127.0.0.1 receivers (docs/webhooks.md)
+                "ROOMTEMP_WEBHOOKS_ALLOW_LOCAL": "true",
             },
         }
     }
@@ -143,6 +169,10 @@ def chalice_config() -> dict[str, Any]:
                 "ROOMTEMP_BUCKET_NAME": names["bucket"],
                 "ROOMTEMP_INGEST_QUEUE_NAME": names["ingest_queue"],
                 "ROOMTEMP_REPORTS_QUEUE_NAME": names["reports_queue"],
+                "ROOMTEMP_NOTIFY_QUEUE_NAME": names["notify_queue"],
+                "ROOMTEMP_NOTIFY_MAX_ATTEMPTS": str(NOTIFY_MAX_ATTEMPTS),
+                "ROOMTEMP_NOTIFY_RETRY_BASE_SECONDS": str(NOTIFY_RETRY_BASE_S),
+                "ROOMTEMP_ALERT_RULES_CACHE_SECONDS": str(ALERT_RULES_CACHE_S),
                 "ROOMTEMP_API_DEADLINE_SECONDS": str(stage.api_deadline_s),
                 "ROOMTEMP_CURSOR_SECRET_NAME": names["cursor_secret"],
                 "POWERTOOLS_LOG_LEVEL": stage.log_level,
@@ -187,6 +217,16 @@ def docs_table() -> str:
     row("reports Lambda memory (MB) / timeout (s)", [size(s.reports) for s in stages])
     row("reports queue visibility (s)", [s.queue_visibility_s(s.reports) for s in stages])
     row("receives before the dead-letter queue", [MAX_RECEIVE_COUNT for _ in stages])
+    row("notify Lambda memory (MB) / timeout (s)", [size(s.notify) for s in stages])
+    row("notify queue visibility (s)", [s.queue_visibility_s(s.notify) for s in stages])
+    row(
+        "alert notification attempts / first retry (s), doubling",
+        [f"{NOTIFY_MAX_ATTEMPTS} / {NOTIFY_RETRY_BASE_S}" for _ in stages],
+    )
+    row(
+        "silent-rooms schedule (minutes) / rules cache (s)",
+        [f"{SILENT_RULES_EVERY_MINUTES} / {ALERT_RULES_CACHE_S}" for _ in stages],
+    )
     row("stream consumer memory (MB) / timeout (s)", [size(s.rollups) for s in stages])
     row("stream batch size (records)", [s.stream.batch_size for s in stages])
     row("stream batching window (s)", [s.stream.window_s for s in stages])

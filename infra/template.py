@@ -32,6 +32,8 @@ API_GATEWAY_STAGE = operations.API_GATEWAY_STAGE
 INCOMING_PREFIX = "incoming/"
 REPORTS_PREFIX = "reports/"
 IMPORTS_PREFIX = "imports/"
+UPLOADS_PREFIX = "uploads/"  # POST /imports tickets
+BUCKET_PREFIXES = (INCOMING_PREFIX, IMPORTS_PREFIX, REPORTS_PREFIX, UPLOADS_PREFIX)
 MAX_RECEIVE_COUNT = operations.MAX_RECEIVE_COUNT
 resource_names = operations.resource_names
 DOCS = ROOT / "docs" / "operations.md"
@@ -39,7 +41,11 @@ DOCS_BEGIN = "<!-- operations:begin (python -m infra.template docs) -->\n"
 DOCS_END = "<!-- operations:end -->"
 
 # The queue each SQS-triggered Chalice function is wired to, by the queue name in its decorator.
-QUEUE_OF_DECORATOR = {"roomtemp-ingest": "IngestQueue", "roomtemp-reports": "ReportsQueue"}
+QUEUE_OF_DECORATOR = {
+    "roomtemp-ingest": "IngestQueue",
+    "roomtemp-reports": "ReportsQueue",
+    "roomtemp-notify": "NotifyQueue",
+}
 
 Json = dict[str, Any]
 
@@ -216,10 +222,65 @@ def _bucket_resources() -> Json:
     }
 
 
-def infra_template(stage: str) -> Json:
-    """The standalone stack: table, bucket, queues + DLQs, alarm topic and alarms."""
+def function_alarms(stage: str, app: Any) -> Json:
+    """An Errors alarm on every function (the API and each event handler of `app`), and an
+    IteratorAge alarm on each stream consumer; by physical name, so both deploy paths have them."""
+    from chalice.app import DynamoDBEventConfig
+    from chalice.utils import to_cfn_resource_name
+
+    api = resource_names(stage)["functions"]
+    alarms: Json = {
+        "ApiHandlerErrorsAlarm": _alarm(
+            "The API Lambda raised (unhandled errors or timeouts)",
+            "AWS/Lambda",
+            "Errors",
+            {"FunctionName": api},
+        )
+    }
+    stream = operations.STAGES[stage].stream
+    for source in app.event_sources:
+        function, logical = f"{api}-{source.name}", to_cfn_resource_name(source.name)
+        alarms[f"{logical}ErrorsAlarm"] = _alarm(
+            f"The {source.name} Lambda raised (its work is retried, then dead-lettered)",
+            "AWS/Lambda",
+            "Errors",
+            {"FunctionName": function},
+        )
+        if isinstance(source, DynamoDBEventConfig):
+            alarms[f"{logical}IteratorAgeAlarm"] = _alarm(
+                "The table stream's consumer falls behind (records wait longer than they should)",
+                "AWS/Lambda",
+                "IteratorAge",
+                {"FunctionName": function},
+                Statistic="Maximum",
+                # Past its batching window, records should not wait more than a few minutes.
+                Threshold=(stream.window_s + 300) * 1000,
+            )
+    return alarms
+
+
+def queue_age_alarms() -> Json:
+    """An alarm on each work queue whose oldest message waits too long (its consumer is stuck
+    or too slow)."""
+    return {
+        f"{queue}AgeAlarm": _alarm(
+            f"A message has waited over {operations.QUEUE_AGE_ALARM_S} s in {queue}",
+            "AWS/SQS",
+            "ApproximateAgeOfOldestMessage",
+            {"QueueName": {"Fn::GetAtt": [queue, "QueueName"]}},
+            Statistic="Maximum",
+            Threshold=operations.QUEUE_AGE_ALARM_S,
+        )
+        for queue in sorted(set(QUEUE_OF_DECORATOR.values()))
+    }
+
+
+def infra_template(stage: str, app: Any = None) -> Json:
+    """The standalone stack: table, bucket, queues + DLQs, alarm topic and alarms (also on the
+    functions of `app`, by their physical names; default: app.py's app)."""
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}")
+    app = app if app is not None else load_app()
     names = resource_names(stage)
     numbers = operations.STAGES[stage]
     resources: Json = {
@@ -235,6 +296,12 @@ def infra_template(stage: str) -> Json:
             "roomtemp-reports-${Stage}",
             visibility=numbers.queue_visibility_s(numbers.reports),
             dlq="ReportsDeadLetterQueue",
+        ),
+        "NotifyDeadLetterQueue": _queue("roomtemp-notify-dlq-${Stage}", visibility=30, dlq=None),
+        "NotifyQueue": _queue(
+            "roomtemp-notify-${Stage}",
+            visibility=numbers.queue_visibility_s(numbers.notify),
+            dlq="NotifyDeadLetterQueue",
         ),
         # The on-failure destination of the table stream's consumer (records it gave up on).
         "StreamFailuresQueue": _queue("roomtemp-stream-failures-${Stage}", visibility=30, dlq=None),
@@ -260,7 +327,7 @@ def infra_template(stage: str) -> Json:
         {"QueueName": {"Fn::GetAtt": ["StreamFailuresQueue", "QueueName"]}},
         Statistic="Maximum",
     )
-    for queue in ("Ingest", "Reports"):
+    for queue in ("Ingest", "Reports", "Notify"):
         resources[f"{queue}DeadLetterQueueDepthAlarm"] = _alarm(
             f"Messages are waiting in the {queue.lower()} dead-letter queue",
             "AWS/SQS",
@@ -275,6 +342,8 @@ def infra_template(stage: str) -> Json:
             f"{kind}ThrottleEvents",
             {"TableName": _ref("Table")},
         )
+    resources.update(function_alarms(stage, app))
+    resources.update(queue_age_alarms())
     resources["Api5xxAlarm"] = _alarm(
         "The API answered 5xx (a 5xx is a bug, or storage unavailable)",
         "AWS/ApiGateway",
@@ -291,6 +360,9 @@ def infra_template(stage: str) -> Json:
         "ReportsQueueUrl": _ref("ReportsQueue"),
         "ReportsQueueArn": _arn("ReportsQueue"),
         "ReportsDeadLetterQueueUrl": _ref("ReportsDeadLetterQueue"),
+        "NotifyQueueUrl": _ref("NotifyQueue"),
+        "NotifyQueueArn": _arn("NotifyQueue"),
+        "NotifyDeadLetterQueueUrl": _ref("NotifyDeadLetterQueue"),
         "StreamFailuresQueueUrl": _ref("StreamFailuresQueue"),
         "TableStreamArn": _arn_of("Table", "StreamArn"),
         "AlarmTopicArn": _ref("AlarmTopic"),
@@ -324,6 +396,7 @@ def function_environment() -> Json:
         "ROOMTEMP_INGEST_QUEUE_URL": _ref("IngestQueue"),
         "ROOMTEMP_INGEST_DLQ_URL": _ref("IngestDeadLetterQueue"),
         "ROOMTEMP_REPORTS_QUEUE_URL": _ref("ReportsQueue"),
+        "ROOMTEMP_NOTIFY_QUEUE_URL": _ref("NotifyQueue"),
         "ROOMTEMP_CURSOR_SECRET_NAME": _ref("CursorSecret"),
     }
 
@@ -351,7 +424,10 @@ def sqs_sources(app: Any) -> list[tuple[str, str, str, str]]:
 
 def merge_template(stage: str, app: Any = None) -> Json:
     """`infra_template` plus the overlays of Chalice's own resources, for --merge-template."""
-    template = infra_template(stage)
+    from chalice.utils import to_cfn_resource_name
+
+    app = app if app is not None else load_app()
+    template = infra_template(stage, app)
     numbers = operations.STAGES[stage]
     rate, burst = numbers.throttle_rate, numbers.throttle_burst
     resources = template["Resources"]
@@ -376,51 +452,27 @@ def merge_template(stage: str, app: Any = None) -> Json:
     resources["ApiHandlerLogGroup"] = {
         "Properties": {"LogGroupName": _sub("/aws/lambda/${APIHandler}")}
     }
-    resources["ApiHandlerErrorsAlarm"] = _alarm(
-        "The API Lambda raised (unhandled errors or timeouts)",
-        "AWS/Lambda",
-        "Errors",
-        {"FunctionName": _ref("APIHandler")},
-    )
-    for name, function, event, queue in sqs_sources(app) if app is not None else []:
-        resources[function] = {
-            "Properties": {
-                "FunctionName": f"{functions}-{name}",
-                "Events": {
-                    event: {
-                        "Properties": {
-                            # Same key as Chalice's Fn::Sub, so the deep merge replaces it.
-                            "Queue": _sub(f"${{{queue}.Arn}}"),
-                            # The handlers return {"batchItemFailures": [...]}: only those retry.
-                            "FunctionResponseTypes": ["ReportBatchItemFailures"],
-                        }
+    for source in app.event_sources:  # Chalice's names, which the alarms use
+        resources[to_cfn_resource_name(source.name)] = {
+            "Properties": {"FunctionName": f"{functions}-{source.name}"}
+        }
+    for _, function, event, queue in sqs_sources(app):
+        resources[function]["Properties"] |= {
+            "Events": {
+                event: {
+                    "Properties": {
+                        # Same key as Chalice's Fn::Sub, so the deep merge replaces it.
+                        "Queue": _sub(f"${{{queue}.Arn}}"),
+                        # The handlers return {"batchItemFailures": [...]}: only those retry.
+                        "FunctionResponseTypes": ["ReportBatchItemFailures"],
                     }
-                },
+                }
             }
         }
-    for name, function, event in stream_sources(app) if app is not None else []:
-        stream = numbers.stream
-        resources[function] = {
-            "Properties": {
-                "FunctionName": f"{functions}-{name}",
-                "Events": {event: {"Properties": stream_event_source(stream)}},
-            }
+    for _, function, event in stream_sources(app):
+        resources[function]["Properties"] |= {
+            "Events": {event: {"Properties": stream_event_source(numbers.stream)}}
         }
-        resources[f"{function}IteratorAgeAlarm"] = _alarm(
-            "The table stream's consumer falls behind (its records wait longer than they should)",
-            "AWS/Lambda",
-            "IteratorAge",
-            {"FunctionName": _ref(function)},
-            Statistic="Maximum",
-            # Past its batching window, records should not wait more than a few minutes.
-            Threshold=(stream.window_s + 300) * 1000,
-        )
-        resources[f"{function}ErrorsAlarm"] = _alarm(
-            "The table stream's consumer raised (its batches are retried, then dead-lettered)",
-            "AWS/Lambda",
-            "Errors",
-            {"FunctionName": _ref(function)},
-        )
     template["Globals"] = {"Function": {"Environment": {"Variables": function_environment()}}}
     template["Outputs"]["ApiErrorsAlarmName"] = {"Value": _ref("ApiHandlerErrorsAlarm")}
     return template
@@ -522,10 +574,7 @@ def policy_document(stage: str) -> Json:
                 "Sid": "BucketObjects",
                 "Effect": "Allow",
                 "Action": ["s3:GetObject", "s3:PutObject"],
-                "Resource": [
-                    f"{bucket}/{prefix}*"
-                    for prefix in (INCOMING_PREFIX, IMPORTS_PREFIX, REPORTS_PREFIX)
-                ],
+                "Resource": [f"{bucket}/{prefix}*" for prefix in BUCKET_PREFIXES],
             },
             {
                 "Sid": "ReportResultsDelete",  # a building deleted takes its reports along
@@ -539,12 +588,7 @@ def policy_document(stage: str) -> Json:
                 "Action": ["s3:ListBucket"],
                 "Resource": [bucket],
                 "Condition": {
-                    "StringLike": {
-                        "s3:prefix": [
-                            f"{prefix}*"
-                            for prefix in (INCOMING_PREFIX, IMPORTS_PREFIX, REPORTS_PREFIX)
-                        ]
-                    }
+                    "StringLike": {"s3:prefix": [f"{prefix}*" for prefix in BUCKET_PREFIXES]}
                 },
             },
             {
@@ -558,13 +602,18 @@ def policy_document(stage: str) -> Json:
                     "sqs:DeleteMessage",
                     "sqs:ChangeMessageVisibility",
                 ],
-                "Resource": [queue("ingest_queue"), queue("reports_queue")],
+                "Resource": [queue("ingest_queue"), queue("reports_queue"), queue("notify_queue")],
             },
             {
                 "Sid": "DeadLetterQueues",
                 "Effect": "Allow",
                 "Action": ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:SendMessage"],
-                "Resource": [queue("ingest_dlq"), queue("reports_dlq"), queue("stream_failures")],
+                "Resource": [
+                    queue("ingest_dlq"),
+                    queue("reports_dlq"),
+                    queue("notify_dlq"),
+                    queue("stream_failures"),
+                ],
             },
             {
                 "Sid": "Logs",
@@ -581,6 +630,14 @@ def policy_document(stage: str) -> Json:
                 "Action": ["secretsmanager:GetSecretValue"],
                 # Secrets Manager appends 6 random characters to a secret's name in its ARN.
                 "Resource": [f"arn:aws:secretsmanager:*:*:secret:{names['cursor_secret']}-*"],
+            },
+            {
+                # Alert notifications go to topics the tenants own, in their accounts and
+                # regions: each topic's own policy must allow this role (docs/webhooks.md).
+                "Sid": "TenantAlertTopics",
+                "Effect": "Allow",
+                "Action": ["sns:Publish"],
+                "Resource": ["arn:aws:sns:*:*:*"],
             },
             {
                 "Sid": "Tracing",  # X-Ray has no resource-level permissions

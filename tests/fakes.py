@@ -11,10 +11,14 @@ import hashlib
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain.access import ApiKey
+from chalicelib.domain.alerts import AlertEvent, AlertRule, AlertState, RoomState
+from chalicelib.domain.alerts import Delivery as AlertDelivery
 from chalicelib.domain.models import Metric, Position, Reading, TableChange, WriteResult
+from chalicelib.domain.notify import DeliveryError, Target
 from chalicelib.domain.registry import Building, Page, Room, Sensor, Tenant
 from chalicelib.domain.reports import Report, ReportStatus, ReportSummary
 from chalicelib.domain.rollups import (
@@ -24,7 +28,7 @@ from chalicelib.domain.rollups import (
     Rollup,
     floor_to,
 )
-from chalicelib.domain.timeutil import now_ms
+from chalicelib.domain.timeutil import format_ms, now_ms
 from chalicelib.ports import Begun, ObjectGoneError, ReadingRepository, Repositories
 
 _Key = tuple[int, str]
@@ -459,6 +463,22 @@ class InMemoryObjectStore:
         """Store `value` as JSON."""
         self.objects[key] = json.dumps(value).encode("utf-8")
 
+    def list_keys(self, prefix: str, *, after: str | None, limit: int) -> tuple[list[str], bool]:
+        """Up to `limit` keys under `prefix` after `after`, in key order; and whether more
+        follow."""
+        keys = sorted(
+            k for k in self.objects if k.startswith(prefix) and (after is None or k > after)
+        )
+        return keys[:limit], len(keys) > limit
+
+    def ping(self) -> None:
+        """Always answers."""
+
+    def upload_form(self, key: str, *, max_bytes: int, seconds: int) -> dict[str, Any]:
+        """A form as S3's presigned POST looks (nothing checks it here)."""
+        policy = json.dumps({"key": key, "max_bytes": max_bytes, "seconds": seconds})
+        return {"url": "https://bucket.example/", "fields": {"key": key, "policy": policy}}
+
 
 class InMemoryQueue:
     """A queue as a list of bodies."""
@@ -470,10 +490,51 @@ class InMemoryQueue:
         """Append the bodies."""
         self.bodies.extend(bodies)
 
+    def ping(self) -> None:
+        """Always answers."""
+
     def take(self) -> list[str]:
         """Remove and return every body queued so far."""
         bodies, self.bodies = self.bodies, []
         return bodies
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One call of RecordingNotifier.deliver."""
+
+    target: Target
+    body: bytes
+    secret: str
+    delivery_id: str
+    event: str
+
+    def json(self) -> Any:
+        """The body, parsed."""
+        return json.loads(self.body)
+
+
+class RecordingNotifier:
+    """The notifier fake: records every attempt; can be told to fail the next N of them."""
+
+    def __init__(self) -> None:
+        self.attempts: list[Delivery] = []  # every call, failed or not
+        self.delivered: list[Delivery] = []  # the calls that succeeded
+        self._failures: list[DeliveryError] = []
+
+    def fail(self, times: int = 1, *, reason: str = "HTTP 500", retryable: bool = True) -> None:
+        """Make the next `times` deliveries raise DeliveryError(reason, retryable=...)."""
+        self._failures.extend(DeliveryError(reason, retryable=retryable) for _ in range(times))
+
+    def deliver(
+        self, target: Target, body: bytes, *, secret: str, delivery_id: str, event: str
+    ) -> None:
+        """Record the delivery, or raise the next failure it was told to."""
+        delivery = Delivery(target, body, secret, delivery_id, event)
+        self.attempts.append(delivery)
+        if self._failures:
+            raise self._failures.pop(0)
+        self.delivered.append(delivery)
 
 
 def in_memory_repositories(readings: ReadingRepository | None = None) -> Repositories:
@@ -485,3 +546,197 @@ def in_memory_repositories(readings: ReadingRepository | None = None) -> Reposit
         keys=InMemoryKeyRepository(),
         rollups=reading_repo,  # type: ignore[arg-type]
     )
+
+
+class InMemoryDelayQueue(InMemoryQueue):
+    """The notify queue: bodies now, and bodies sent for later with their delays."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.later: list[tuple[str, int]] = []
+
+    def send_later(self, body: str, delay_s: int) -> None:
+        """Keep the body and its delay (a test delivers it when it likes)."""
+        self.later.append((body, delay_s))
+
+    def take_later(self) -> list[str]:
+        """Remove and return every delayed body."""
+        bodies, self.later = [b for b, _ in self.later], []
+        return bodies
+
+
+class InMemoryAlertRepository:
+    """Alert rules, (rule, room) states and events in dicts, with the DynamoDB adapter's
+    conditional transitions and listing order (tests/integration/test_alert_repository_contract)."""
+
+    def __init__(self) -> None:
+        self.rules: dict[tuple[str, str], AlertRule] = {}  # (tenant, rule_id)
+        self.stored_states: dict[tuple[str, str, str, str], tuple[int, int, str | None]] = {}
+        self.events: dict[tuple[str, str], AlertEvent] = {}  # (tenant, event_id)
+        self.deliveries: dict[tuple[str, str], dict[str, AlertDelivery]] = {}
+        self.calls: list[str] = []
+
+    def create_rule(self, rule: Any) -> None:
+        """Store a new rule."""
+        self.calls.append("create_rule")
+        self.rules[(rule.tenant, rule.rule_id)] = rule
+
+    def get_rule(self, tenant: str, rule_id: str) -> Any:
+        """The tenant's rule, or None."""
+        self.calls.append("get_rule")
+        return self.rules.get((tenant, rule_id))
+
+    def save_rule(self, rule: Any) -> None:
+        """Replace the rule."""
+        self.rules[(rule.tenant, rule.rule_id)] = rule
+
+    def delete_rule(self, rule: Any, now_ms: int) -> None:
+        """Forget the rule and its states; close its active events."""
+        self.rules.pop((rule.tenant, rule.rule_id), None)
+        for key in [k for k in self.stored_states if k[0] == rule.tenant and k[2] == rule.rule_id]:
+            transitions, _, event_id = self.stored_states.pop(key)
+            event = self.events.get((rule.tenant, event_id or ""))
+            if transitions % 2 and event is not None and event.state is AlertState.ACTIVE:
+                self.events[(rule.tenant, event.event_id)] = event.model_copy(
+                    update={"state": AlertState.CLEARED, "cleared_ms": now_ms}
+                )
+
+    def rules_of_building(self, tenant: str, building: str) -> list[Any]:
+        """The building's rules (one read)."""
+        self.calls.append("rules_of_building")
+        return [r for (t, _), r in self.rules.items() if t == tenant and r.building == building]
+
+    def silent_rules(self, tenant: str) -> list[Any]:
+        """The tenant's silent rules."""
+        self.calls.append("silent_rules")
+        return [
+            r for (t, _), r in self.rules.items() if t == tenant and r.condition.value == "silent"
+        ]
+
+    def states(
+        self, tenant: str, building: str, pairs: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], Any]:
+        """The stored states of the pairs."""
+        self.calls.append("states")
+        found = {}
+        for rule_id, room in pairs:
+            stored = self.stored_states.get((tenant, building, rule_id, room))
+            if stored is not None:
+                found[(rule_id, room)] = RoomState(
+                    rule_id=rule_id,
+                    room=room,
+                    transitions=stored[0],
+                    enqueued=stored[1],
+                    event_id=stored[2],
+                )
+        return found
+
+    def transition(self, tenant: str, building: str, before: Any, after: Any, event: Any) -> bool:
+        """Both writes, or neither when the stored state moved on."""
+        self.calls.append("transition")
+        key = (tenant, building, after.rule_id, after.room)
+        stored = self.stored_states.get(key)
+        if (stored[0] if stored else 0) != before.transitions or (
+            before.transitions == 0 and stored is not None
+        ):
+            return False
+        if event.state is AlertState.ACTIVE and (tenant, event.event_id) in self.events:
+            return False
+        if event.state is AlertState.CLEARED:
+            if (tenant, event.event_id) not in self.events:
+                return False
+            opened = self.events[(tenant, event.event_id)]
+            event = opened.model_copy(
+                update={
+                    "state": event.state,
+                    "cleared_ms": event.cleared_ms,
+                    "cleared_value": event.cleared_value,
+                }
+            )
+        self.stored_states[key] = (after.transitions, after.enqueued, after.event_id)
+        self.events[(tenant, event.event_id)] = event.model_copy(update={"deliveries": ()})
+        return True
+
+    def mark_enqueued(self, tenant: str, building: str, state: Any) -> None:
+        """Raise the enqueued mark."""
+        self.calls.append("mark_enqueued")
+        key = (tenant, building, state.rule_id, state.room)
+        stored = self.stored_states.get(key)
+        if stored is not None and stored[1] < state.enqueued:
+            self.stored_states[key] = (stored[0], state.enqueued, stored[2])
+
+    def get_event(self, tenant: str, building: str, event_id: str) -> Any:
+        """One event with its deliveries."""
+        event = self.events.get((tenant, event_id))
+        if event is None or event.building != building:
+            return None
+        recorded = self.deliveries.get((tenant, event_id), {})
+        ordered = tuple(recorded[k] for k in sorted(recorded))
+        return event.model_copy(update={"deliveries": ordered})
+
+    def record_delivery(
+        self, tenant: str, building: str, event_id: str, index: int, delivery: Any
+    ) -> None:
+        """Keep one delivery's outcome."""
+        if (tenant, event_id) in self.events:
+            recorded = self.deliveries.setdefault((tenant, event_id), {})
+            recorded[f"{delivery.delivery_id}#{index:02d}"] = delivery
+
+    def list_events(
+        self,
+        tenant: str,
+        states: Sequence[str],
+        building: str | None,
+        room: str | None,
+        limit: int,
+        after: str | None,
+    ) -> tuple[list[Any], str | None]:
+        """Ordered as the DynamoDB adapter's index: state, building, room, fired time."""
+        found = []
+        for (t, event_id), event in self.events.items():
+            if t != tenant or event.state.value not in states:
+                continue
+            if building is not None and event.building != building:
+                continue
+            if room is not None and event.room != room:
+                continue
+            position = "#".join(
+                (event.state.value, event.building, event.room, format_ms(event.fired_ms), event_id)
+            )
+            found.append((states.index(event.state.value), position, event))
+        found.sort(key=lambda f: (f[0], f[1]))
+        if after is not None:
+            found = [f for f in found if f[1] > after]
+        page = found[:limit]
+        events = [self.get_event(tenant, e.building, e.event_id) for _, _, e in page]
+        return events, (page[-1][1] if len(found) > limit else None)
+
+    def delete_for_building(self, tenant: str, building: str) -> int:
+        """Forget everything of the building."""
+        doomed = 0
+        for key in [k for k, r in self.rules.items() if k[0] == tenant and r.building == building]:
+            del self.rules[key]
+            doomed += 1
+        for place in [k for k in self.stored_states if k[:2] == (tenant, building)]:
+            del self.stored_states[place]
+            doomed += 1
+        gone = [k for k, e in self.events.items() if k[0] == tenant and e.building == building]
+        for event in gone:
+            del self.events[event]
+            self.deliveries.pop(event, None)
+            doomed += 1
+        return doomed
+
+
+def in_memory_adapters() -> dict[str, Any]:
+    """Every storage adapter in memory, as `wiring.override(**in_memory_adapters())` takes them:
+    the whole app, /health included, without AWS."""
+    return {
+        "repositories": in_memory_repositories(),
+        "report_repository": InMemoryReportRepository(),
+        "alert_repository": InMemoryAlertRepository(),
+        "object_store": InMemoryObjectStore(),
+        "ingest_queue": InMemoryQueue(),
+        "reports_queue": InMemoryQueue(),
+        "notify_queue": InMemoryDelayQueue(),
+    }

@@ -16,7 +16,8 @@ from chalice.app import DynamoDBEvent, SQSEvent
 
 from chalicelib import observability, wiring
 from chalicelib.domain.timeutil import now_ms
-from chalicelib.services import reports, rollups
+from chalicelib.services import alerts, reports, rollups
+from chalicelib.settings import get_settings
 
 
 def _sqs_batch(event: SQSEvent, handle: Callable[[Any], None]) -> dict[str, Any]:
@@ -83,7 +84,10 @@ def table_stream(event: DynamoDBEvent) -> dict[str, Any]:
     records = event.to_dict().get("Records", [])
     remaining = getattr(event.context, "get_remaining_time_in_millis", None)
     with wiring.worker_budget(remaining):
-        outcome = rollups.fold(wiring.repositories().rollups, wiring.table_changes(records))
+        changes = wiring.table_changes(records)
+        outcome = rollups.fold(wiring.repositories().rollups, changes)
+        # Alerts after rollups, for the rooms whose rollups are done (the others come again).
+        alerted = alerts.evaluate(wiring.alerting(), changes, skip=outcome.failed_rooms)
     observability.logger().debug(
         "stream batch",
         records=len(records),
@@ -91,6 +95,63 @@ def table_stream(event: DynamoDBEvent) -> dict[str, Any]:
         rooms=outcome.rooms,
         rollups_written=outcome.rollups_written,
         failed_rooms=len(outcome.failed_rooms),
+        alert_rooms=alerted.rooms,
+        alert_transitions=alerted.transitions,
+        alert_failed_rooms=len(alerted.failed_rooms),
     )
-    failed = [] if outcome.failed_from is None else [{"itemIdentifier": outcome.failed_from}]
+    failed_from = _earliest(outcome.failed_from, alerted.failed_from)
+    failed = [] if failed_from is None else [{"itemIdentifier": failed_from}]
     return {"batchItemFailures": failed}
+
+
+def _earliest(a: str | None, b: str | None) -> str | None:
+    # Stream sequence numbers are decimal strings of varying length.
+    if a is None or b is None:
+        return a if b is None else b
+    return min(a, b, key=lambda s: (len(s), s))
+
+
+def notify_messages(event: SQSEvent) -> dict[str, Any]:
+    """The notify queue: deliver each alert transition to its rule's targets (webhooks, SNS)."""
+    settings = get_settings()
+    policy = alerts.DeliveryPolicy(
+        max_attempts=settings.notify_max_attempts,
+        base_delay_s=settings.notify_retry_base_seconds,
+    )
+
+    def handle(record: Any) -> None:
+        alerts.deliver(
+            wiring.alert_repository(),
+            wiring.notifier(),
+            wiring.notify_queue(),
+            record.body,
+            policy=policy,
+            allow_local=settings.webhooks_allow_local,
+        )
+
+    return _sqs_batch(event, handle)
+
+
+def silent_rooms(event: Any) -> dict[str, Any]:
+    """The schedule: fire the silent rules of rooms without readings (and clear the rest)."""
+    remaining = getattr(getattr(event, "context", None), "get_remaining_time_in_millis", None)
+    with wiring.worker_budget(remaining):
+        repos = wiring.repositories()
+        outcome = alerts.check_silence(
+            wiring.alerting(), repos.registry, _active_tenants(repos.registry), now_ms()
+        )
+    observability.logger().debug(
+        "silence check", rooms=outcome.rooms, transitions=outcome.transitions
+    )
+    return {"rooms": outcome.rooms, "transitions": outcome.transitions}
+
+
+def _active_tenants(registry: Any) -> list[str]:
+    tenants: list[str] = []
+    after = None
+    while True:
+        page = registry.list_tenants(500, after)
+        tenants.extend(t.tenant for t in page.items if not t.disabled)
+        if page.next_after is None:
+            return tenants
+        after = page.next_after

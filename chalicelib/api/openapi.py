@@ -17,7 +17,7 @@ from pydantic import BaseModel, TypeAdapter
 from chalicelib.api.responses import ErrorBody
 from chalicelib.api.routedoc import RouteDoc, doc_of
 from chalicelib.api.routing import ROUTE_DOCS, ROUTE_RULES
-from chalicelib.domain.access import Scope, effective_scopes
+from chalicelib.domain.access import Scope, accepted_scopes, effective_scopes
 from chalicelib.domain.inputs import IDENTIFIER_PATTERN
 
 OPENAPI_VERSION = "3.1.0"
@@ -76,12 +76,20 @@ class _Components:
         return schema
 
 
-def _scope_note(scope: Scope) -> str:
-    others = sorted(
-        s.value for s in Scope if s is not scope and scope in effective_scopes(frozenset({s}))
+def _scope_note(rule: Scope | tuple[Scope, ...]) -> str:
+    wanted = accepted_scopes(rule)
+    names = " or ".join(f"`{s.value}`" for s in wanted)
+    implied = [
+        f"`{s.value}`, which implies `{w.value}`"
+        for w in wanted
+        for s in Scope
+        if s not in wanted and w in effective_scopes(frozenset({s}))
+    ]
+    if isinstance(rule, Scope) and implied:  # one scope: "(or `admin`, which implies it)"
+        implied = [text.replace(f"implies `{rule.value}`", "implies it") for text in implied]
+    return (
+        f"Needs a key with scope {names}{' (or ' + '; or '.join(implied) + ')' if implied else ''}."
     )
-    implied = f" (or {', '.join(f'`{s}`' for s in others)}, which implies it)" if others else ""
-    return f"Needs a key with scope `{scope.value}`{implied}."
 
 
 def _error_statuses(doc: RouteDoc, path_params: list[str]) -> list[int]:
@@ -164,7 +172,12 @@ def _operation(doc: RouteDoc, components: _Components) -> dict[str, Any]:
     else:
         description = f"{description}\n\n{_scope_note(doc.scope)}"
         operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
-        operation["x-required-scope"] = doc.scope.value
+        # One scope, or the list of scopes of which any one will do
+        operation["x-required-scope"] = (
+            doc.scope.value
+            if isinstance(doc.scope, Scope)
+            else [s.value for s in accepted_scopes(doc.scope)]
+        )
     if description.strip():
         operation["description"] = description.strip()
     parameters: list[dict[str, Any]] = [

@@ -119,6 +119,7 @@ def delete_building(principal: Principal, building: str) -> Reply:
         reachable(principal, building),
         force=_force(),
         known=wiring.known_rooms(),
+        alerts=wiring.alert_repository(),
     )
     return Reply(204)
 

@@ -55,6 +55,10 @@ class ErrorBody(_Out):
 
 class Health(_Out):
     status: str = Field(examples=["ok"])
+    checks: dict[str, str] = Field(
+        description="each resource probed (table, bucket, queues) and its state",
+        examples=[{"table": "ok", "bucket": "ok", "ingest_queue": "ok", "reports_queue": "ok"}],
+    )
 
 
 # -- readings ----------------------------------------------------------------------------------

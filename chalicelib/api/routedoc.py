@@ -25,7 +25,7 @@ class RouteDoc:
 
     path: str
     method: str
-    scope: Scope | None
+    scope: Scope | tuple[Scope, ...] | None  # a tuple: any one of them
     operation_id: str
     summary: str
     description: str
@@ -41,7 +41,7 @@ def doc_of(
     view: Any,
     path: str,
     method: str,
-    scope: Scope | None,
+    scope: Scope | tuple[Scope, ...] | None,
     tag: str,
     *,
     body: Any = None,

@@ -25,8 +25,10 @@ from chalicelib.domain.errors import DomainError, UnauthenticatedError
 from chalicelib.domain.timeutil import now_ms
 from chalicelib.services import access
 
-PUBLIC: Scope | None = None
-ROUTE_RULES: dict[tuple[str, str], Scope | None] = {}
+# A route's rule: the scope it needs, any one of several scopes (a tuple), or PUBLIC.
+Rule = Scope | tuple[Scope, ...] | None
+PUBLIC: Rule = None
+ROUTE_RULES: dict[tuple[str, str], Rule] = {}
 # What each route documents (body, responses, query); /openapi.json is generated from it.
 ROUTE_DOCS: dict[tuple[str, str], RouteDoc] = {}
 
@@ -89,7 +91,7 @@ def route(
     bp: Blueprint,
     path: str,
     method: str,
-    scope: Scope | None,
+    scope: Rule,
     *,
     body: Any = None,
     body_examples: Mapping[str, Any] | None = None,
@@ -98,7 +100,8 @@ def route(
     errors: tuple[int, ...] = (),
     **options: Any,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register `view` for `method path`, behind the `scope` check (PUBLIC: none).
+    """Register `view` for `method path`, behind the `scope` check (a tuple: any one of them;
+    PUBLIC: none).
 
     A protected view receives the caller as its `principal` keyword. It returns a response model
     (200), a Reply (another status), or a chalice Response. The optional `body`, `responses`,

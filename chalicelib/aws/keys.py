@@ -189,3 +189,73 @@ def reports_of_building(tenant: str, building: str) -> tuple[str, str]:
     """(gsi1pk, gsi1sk prefix) of a building's reports (report_index)."""
     pk, sk = report_index(tenant, building, "")
     return pk, sk
+
+
+# -- alerts -----------------------------------------------------------------------------------
+# One partition per tenant's building holds its rules (room and building-wide: one Query reads
+# every rule that applies to its rooms), each (rule, room)'s state and the alert events. Deleting
+# the building deletes the partition. A rule found by id goes through a small pointer item;
+# silent rules are listed per tenant in gsi1 (sparse), alert events per tenant in gsi1 too.
+ALERT_RULE_PREFIX = "rule" + SEP
+ALERT_STATE_PREFIX = "state" + SEP
+ALERT_EVENT_PREFIX = "event" + SEP
+
+
+def alerts_pk(tenant: str, building: str) -> str:
+    """Partition of a tenant's building's alert rules, states and events."""
+    return f"@al{SEP}{tenant}{SEP}{building}"
+
+
+def alert_rule_key(tenant: str, building: str, rule_id: str) -> tuple[str, str]:
+    """(pk, sk) of a rule in its building's alert partition."""
+    return alerts_pk(tenant, building), ALERT_RULE_PREFIX + rule_id
+
+
+def parse_alert_rule_sk(sk: str) -> str:
+    """The rule id a rule's sort key names."""
+    return sk[len(ALERT_RULE_PREFIX) :]
+
+
+def alert_rule_pointer(tenant: str, rule_id: str) -> tuple[str, str]:
+    """(pk, sk) of the item that tells which building a tenant's rule id belongs to."""
+    return f"@alr{SEP}{tenant}{SEP}{rule_id}", META
+
+
+def silent_rule_index(tenant: str, building: str, rule_id: str) -> tuple[str, str]:
+    """(gsi1pk, gsi1sk) that lists a silent rule under its tenant."""
+    return f"@t{SEP}{tenant}{SEP}silent-rules", f"{building}{SEP}{rule_id}"
+
+
+def alert_state_key(tenant: str, building: str, rule_id: str, room: str) -> tuple[str, str]:
+    """(pk, sk) of one (rule, room)'s state."""
+    return alerts_pk(tenant, building), f"{ALERT_STATE_PREFIX}{rule_id}{SEP}{room}"
+
+
+def alert_states_of_rule(rule_id: str) -> str:
+    """Sort-key prefix of every state of one rule."""
+    return f"{ALERT_STATE_PREFIX}{rule_id}{SEP}"
+
+
+def alert_event_key(tenant: str, building: str, event_id: str) -> tuple[str, str]:
+    """(pk, sk) of one alert event."""
+    return alerts_pk(tenant, building), ALERT_EVENT_PREFIX + event_id
+
+
+def alert_events_pk(tenant: str) -> str:
+    """gsi1 partition listing a tenant's alert events."""
+    return f"@t{SEP}{tenant}{SEP}alerts"
+
+
+def alert_event_index_sk(state: str, building: str, room: str, fired_ms: int, event_id: str) -> str:
+    """gsi1 sort key of an event: by state, building, room, then firing time."""
+    return SEP.join((state, building, room, format_ms(fired_ms), event_id))
+
+
+def alert_event_prefix(state: str, building: str | None, room: str | None) -> str:
+    """gsi1 sort-key prefix of the events of a state (and building, and room)."""
+    parts = [state]
+    if building is not None:
+        parts.append(building)
+        if room is not None:
+            parts.append(room)
+    return SEP.join(parts) + SEP

@@ -9,6 +9,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.aws.retry import Retrier, error_code
+from chalicelib.domain.errors import StorageUnavailableError
+from chalicelib.domain.imports import IMPORTS
 from chalicelib.ports import ObjectGoneError
 
 _GONE = {"NoSuchKey", "PreconditionFailed", "404", "412", "InvalidRange"}
@@ -22,6 +24,16 @@ class S3ObjectStore:
         self._client = client
         self.bucket = bucket
         self._retrier = retrier or Retrier("the bucket")
+
+    def ping(self) -> None:
+        """One key listed under imports/ (the role may list there; HeadBucket would need listing
+        the whole bucket): StorageUnavailableError unless the bucket answers."""
+        try:
+            self._retrier.call(
+                self._client.list_objects_v2, Bucket=self.bucket, Prefix=IMPORTS, MaxKeys=1
+            )
+        except ClientError as exc:
+            raise StorageUnavailableError(f"the bucket {self.bucket}: {error_code(exc)}") from None
 
     def open(self, key: str, *, etag: str | None = None, start: int = 0) -> Any:
         """The object's StreamingBody from byte `start` (of the version with `etag`)."""
@@ -77,6 +89,27 @@ class S3ObjectStore:
     def delete(self, key: str) -> None:
         """Delete `key` (absent keys are fine)."""
         self._retrier.call(self._client.delete_object, Bucket=self.bucket, Key=key)
+
+    def list_keys(self, prefix: str, *, after: str | None, limit: int) -> tuple[list[str], bool]:
+        """Up to `limit` keys under `prefix` after `after`, in key order; and whether more
+        follow."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": limit}
+        if after:
+            kwargs["StartAfter"] = after
+        page = self._retrier.call(self._client.list_objects_v2, **kwargs)
+        keys = [str(item["Key"]) for item in page.get("Contents", [])]
+        return keys, bool(page.get("IsTruncated"))
+
+    def upload_form(self, key: str, *, max_bytes: int, seconds: int) -> dict[str, Any]:
+        """A presigned POST of `key` ({"url", "fields"}) for files of 1 to `max_bytes` bytes,
+        valid for `seconds` (signed locally: no call). S3 refuses a larger file (EntityTooLarge)."""
+        form: dict[str, Any] = self._client.generate_presigned_post(
+            self.bucket,
+            key,
+            Conditions=[["content-length-range", 1, max_bytes]],
+            ExpiresIn=seconds,
+        )
+        return form
 
     def link(self, key: str, seconds: int = LINK_SECONDS) -> str:
         """A presigned GET URL of `key`, valid for `seconds` (signed locally: no call)."""

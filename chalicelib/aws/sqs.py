@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from chalicelib.aws.retry import Retrier
+from botocore.exceptions import ClientError
+
+from chalicelib.aws.retry import Retrier, error_code
 from chalicelib.domain.errors import StorageUnavailableError
 
 # SQS: at most 10 entries and 256 KiB per SendMessageBatch (and per message).
@@ -61,6 +63,15 @@ class SqsQueue:
             self._url = str(response["QueueUrl"])
         return self._url
 
+    def ping(self) -> None:
+        """GetQueueAttributes: StorageUnavailableError unless the queue answers."""
+        try:
+            self._retrier.call(
+                self._client.get_queue_attributes, QueueUrl=self.url, AttributeNames=["QueueArn"]
+            )
+        except ClientError as exc:
+            raise StorageUnavailableError(f"{self.what}: {error_code(exc)}") from None
+
     def send(self, bodies: Sequence[str]) -> None:
         """Enqueue every body; entries the service failed are resent with backoff."""
         for batch in message_batches(bodies):
@@ -76,6 +87,15 @@ class SqsQueue:
                 pending = {f["Id"]: pending[f["Id"]] for f in failed}
                 if pending:
                     attempt.failed(_Failed(f"{len(pending)} entries failed"))
+
+    def send_later(self, body: str, delay_s: int) -> None:
+        """Enqueue one body, delivered after `delay_s` seconds (SQS allows up to 900)."""
+        self._retrier.call(
+            self._client.send_message,
+            QueueUrl=self.url,
+            MessageBody=body,
+            DelaySeconds=max(0, min(900, int(delay_s))),
+        )
 
     def receive(self, max_messages: int = 10, wait_seconds: int = 1) -> list[dict[str, Any]]:
         """Up to `max_messages` messages (the local poller's side), with their attributes."""

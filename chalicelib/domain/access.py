@@ -29,6 +29,11 @@ def effective_scopes(scopes: frozenset[Scope]) -> frozenset[Scope]:
     return frozenset(result)
 
 
+def accepted_scopes(rule: Scope | tuple[Scope, ...]) -> tuple[Scope, ...]:
+    """The scopes a route's rule accepts: its scope, or any one of a tuple of them."""
+    return (rule,) if isinstance(rule, Scope) else tuple(rule)
+
+
 class ApiKey(BaseModel):
     """An API key as stored: never the secret, only its hash."""
 

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.formats import FileFormatError, file_kind
 from chalicelib.domain.inputs import check_identifier
 
 INCOMING = "incoming/"
@@ -97,3 +98,80 @@ class ImportStatus:
         """A kept import status."""
         names = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# -- imports through the API (POST /imports): a ticket per import, the file under its id ----------
+
+UPLOADS = "uploads/"
+REJECTED_ROWS_SHOWN = 100  # GET /imports/{id} shows the first rejected rows; the count is whole
+_NEWEST_FIRST = 10**13  # ids start with this minus the creation ms: listing order is newest first
+DEFAULT_FILENAME = "readings.csv"
+# What GET /imports/{id} answers for a kept ImportStatus's status.
+STATES = {"in_progress": "processing", "done": "done", "failed": "failed"}
+
+
+def new_import_id(now_ms: int, nonce: str) -> str:
+    """An import id: creation time, descending (so key order is newest first), then `nonce`."""
+    return f"{_NEWEST_FIRST - now_ms:013d}-{nonce}"
+
+
+def check_filename(filename: str) -> str:
+    """A file name an import may take: an identifier ending in a format file ingest reads."""
+    check_identifier(filename, "filename")
+    try:
+        file_kind(filename)
+    except FileFormatError as exc:
+        raise ValidationError(f"filename: {exc}") from None
+    return filename
+
+
+def upload_key(tenant: str, import_id: str, filename: str) -> str:
+    """Where an import's file is uploaded: incoming/<tenant>/<import id>/<filename>."""
+    return f"{INCOMING}{tenant}/{import_id}/{filename}"
+
+
+def ticket_key(tenant: str, import_id: str) -> str:
+    """Where an import's ticket is kept: uploads/<tenant>/<import id>.json."""
+    return f"{UPLOADS}{tenant}/{import_id}.json"
+
+
+def tickets_prefix(tenant: str) -> str:
+    """The prefix of every ticket of `tenant` (listed in key order: newest first)."""
+    return f"{UPLOADS}{tenant}/"
+
+
+def import_id_of(ticket: str) -> str:
+    """The import id of a ticket key."""
+    return ticket.rsplit("/", 1)[-1].removesuffix(".json")
+
+
+@dataclass(slots=True)
+class ImportTicket:
+    """An import asked for through the API: its file's key and until when it may be uploaded."""
+
+    import_id: str
+    tenant: str
+    filename: str
+    key: str
+    created_ms: int
+    expires_ms: int
+    created_by: str  # the key id that asked for it
+
+    def to_json(self) -> dict[str, Any]:
+        """As kept in the bucket."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ImportTicket:
+        """A kept ticket."""
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True, slots=True)
+class ImportView:
+    """What GET /imports/{id} shows: the ticket, the state, and the file's import status."""
+
+    ticket: ImportTicket
+    status: str  # awaiting_upload | expired | queued | processing | done | failed
+    report: ImportStatus | None

@@ -70,7 +70,7 @@ def check_identifier(value: str, field_name: str) -> str:
 
 
 class ReadingIn(BaseModel):
-    """A reading as a device sends it (see the README's POST /readings table)."""
+    """A reading as a device sends it (see docs/api.md, POST /readings)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 

@@ -9,7 +9,7 @@ import secrets
 import time
 from collections.abc import Iterable
 
-from chalicelib.domain.access import ApiKey, Principal, Scope, effective_scopes
+from chalicelib.domain.access import ApiKey, Principal, Scope, accepted_scopes, effective_scopes
 from chalicelib.domain.errors import (
     ConflictError,
     ForbiddenError,
@@ -211,10 +211,12 @@ def principal_of_key(key: ApiKey) -> Principal:
     )
 
 
-def require(principal: Principal, scope: Scope) -> None:
-    """ForbiddenError unless the principal holds `scope`."""
-    if not principal.can(scope):
-        raise ForbiddenError(f"this key lacks the '{scope.value}' scope")
+def require(principal: Principal, scope: Scope | tuple[Scope, ...]) -> None:
+    """ForbiddenError unless the principal holds `scope` (a tuple: any one of them)."""
+    wanted = accepted_scopes(scope)
+    if not any(principal.can(s) for s in wanted):
+        names = " or ".join(f"'{s.value}'" for s in wanted)
+        raise ForbiddenError(f"this key lacks the {names} scope")
 
 
 def tenant_of(principal: Principal) -> str:

@@ -160,8 +160,3 @@ def list_readings(
         last = items[-1]
         next_after = Position(ts_ms=last.ts_ms, sensor_id=last.sensor_id)
     return ReadingPage(items=tuple(items), next_after=next_after)
-
-
-def check_health(repo: ReadingRepository) -> None:
-    """Raise StorageUnavailableError unless the store answers."""
-    repo.ping()

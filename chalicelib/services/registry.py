@@ -14,7 +14,12 @@ from typing import Any
 from chalicelib.domain.errors import ConflictError, NotFoundError, ValidationError
 from chalicelib.domain.inputs import UNRESOLVED, ParsedBatch, check_identifier
 from chalicelib.domain.registry import Building, Page, Room, Sensor
-from chalicelib.ports import ReadingRepository, RegistryRepository, ReportRepository
+from chalicelib.ports import (
+    AlertRepository,
+    ReadingRepository,
+    RegistryRepository,
+    ReportRepository,
+)
 
 MAX_METADATA_BYTES = 4096
 
@@ -113,10 +118,11 @@ def delete_building(
     *,
     force: bool,
     known: KnownRooms | None = None,
+    alerts: AlertRepository | None = None,
 ) -> None:
     """Delete a building and everything of it: its rooms' readings and rollups, its reports,
-    its registry items; 409 if a room has readings, unless `force` deletes them too. A building
-    of the same id created later starts empty."""
+    its alert rules and events, its registry items; 409 if a room has readings, unless `force`
+    deletes them too. A building of the same id created later starts empty."""
     owned_building(registry, tenant, building)
     rooms = _all_rooms(registry, tenant, building)
     with_data = [r.room for r in rooms if readings.has_readings(tenant, building, r.room)]
@@ -128,6 +134,8 @@ def delete_building(
     for room in rooms:
         readings.delete_room_data(tenant, building, room.room)
     reports.delete_for_building(tenant, building)
+    if alerts is not None:
+        alerts.delete_for_building(tenant, building)
     _unassign_sensors(registry, tenant, building, None)
     registry.delete_building(tenant, building)
     if known is not None:
@@ -232,6 +240,11 @@ def list_rooms(
     """The rooms of the tenant's building, by id."""
     owned_building(registry, tenant, building)
     return registry.list_rooms(tenant, building, limit, after)
+
+
+def all_rooms(registry: RegistryRepository, tenant: str, building: str) -> list[Room]:
+    """Every room of the tenant's building, page after page."""
+    return _all_rooms(registry, tenant, building)
 
 
 def _all_rooms(registry: RegistryRepository, tenant: str, building: str) -> list[Room]:

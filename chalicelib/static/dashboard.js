@@ -159,8 +159,29 @@
     if (latest && latest.co2 !== null) extra.push(fmt(latest.co2, 0) + " ppm CO₂");
     if (latest) extra.push("at " + new Date(latest.timestamp).toLocaleTimeString());
     card.appendChild(el("span", "detail", latest ? extra.join(" · ") : "no readings yet"));
+    var firing = (state.alerts || {})[room.building + "/" + room.room] || [];
+    if (firing.length) {
+      card.classList.add("alerting");
+      firing.forEach(function (alert) {
+        var shown = alert.value === null ? "" : " (" + fmt(alert.value, 1) + (alert.unit ? " " + alert.unit : "") + ")";
+        card.appendChild(el("span", "alert", "⚠ " + alert.name + shown + " since " +
+          new Date(alert.fired_at).toLocaleTimeString()));
+      });
+    }
     card.addEventListener("click", function () { select(room.building, room.room); });
     return card;
+  }
+
+  // Active alerts by "building/room" (GET /alerts?state=active); none if the call fails.
+  function activeAlerts() {
+    return listAll("/alerts", { state: "active" }).then(function (items) {
+      var byRoom = {};
+      items.forEach(function (alert) {
+        var key = alert.building + "/" + alert.room;
+        (byRoom[key] = byRoom[key] || []).push(alert);
+      });
+      return byRoom;
+    }, function () { return {}; });
   }
 
   function renderBuildings(buildings) {
@@ -272,7 +293,10 @@
   function refresh() {
     if (!state.key) return Promise.resolve();
     status("Loading…");
-    return listAll("/buildings").then(function (buildings) {
+    return activeAlerts().then(function (alerts) {
+      state.alerts = alerts;
+      return listAll("/buildings");
+    }).then(function (buildings) {
       return Promise.all(buildings.map(function (building) {
         return listAll("/buildings/" + encodeURIComponent(building.building) + "/rooms")
           .then(function (rooms) { return { building: building, rooms: rooms }; });

@@ -229,14 +229,25 @@ class Simulator:
         self.sleep = sleep
         self.held: list[dict[str, Any]] = []
         self.summary = Summary()
+        # (building, room) -> (from_ms, until_ms, extra °C): a room made to overheat for a while.
+        self.overheats: dict[tuple[str, str], tuple[int, int, float]] = {}
+
+    def overheat(self, building: str, room: str, from_ms: int, until_ms: int, by_c: float) -> None:
+        """Make a room read `by_c` warmer in [from_ms, until_ms), then back to normal (alerts)."""
+        self.overheats[(building, room)] = (from_ms, until_ms, by_c)
 
     def readings_at(self, ts_ms: int) -> list[dict[str, Any]]:
         """One reading per sensor at `ts_ms` (before faults)."""
-        return [
+        readings = [
             self.climate.reading(room, sensor, ts_ms)
             for room in self.rooms
             for sensor in room.sensors
         ]
+        for reading in readings:
+            window = self.overheats.get((reading["building"], reading["room"]))
+            if window is not None and window[0] <= ts_ms < window[1]:
+                reading["temperature"] = round(reading["temperature"] + window[2], 2)
+        return readings
 
     def with_faults(self, readings: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """What is sent now: these after their faults, then readings held back earlier (so those
@@ -387,6 +398,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, default=None, help="for repeatable data")
     parser.add_argument("--prefix", default="sim", help="building ids are <prefix>-b1, ...")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--overheat", default="", help="BUILDING/ROOM to run hot from the start (alert demos)"
+    )
+    parser.add_argument("--overheat-minutes", type=float, default=5.0, help="how long it runs hot")
+    parser.add_argument("--overheat-by", type=float, default=6.0, help="°C above its normal")
     parser.set_defaults(func=simulate)
 
 
@@ -405,6 +421,12 @@ def simulate(args: argparse.Namespace) -> int:
         batch=args.batch,
         faults=faults,
     )
+    if args.overheat:
+        building, _, room = args.overheat.partition("/")
+        start = now_ms()
+        simulator.overheat(
+            building, room, start, start + int(args.overheat_minutes * 60_000), args.overheat_by
+        )
     try:
         summary = run(
             simulator,

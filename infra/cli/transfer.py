@@ -124,6 +124,9 @@ class _NoContinuations:
     def send(self, bodies: Any) -> None:
         raise AssertionError("a direct import never queues a continuation")
 
+    def ping(self) -> None:
+        """Nothing to reach."""
+
 
 def run_export(args: argparse.Namespace) -> int:
     """Write the room's readings in [from, to) as CSV or NDJSON, page by page."""

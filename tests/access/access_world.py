@@ -18,7 +18,7 @@ from chalicelib.domain.access import Scope
 from chalicelib.domain.inputs import parse_readings
 from chalicelib.domain.reports import ReportSpec
 from chalicelib.domain.timeutil import now_ms
-from chalicelib.services import access, registry, reports
+from chalicelib.services import access, alerts, registry, reports, uploads
 from chalicelib.services import readings as services
 
 # chalice.test.Client runs each request with the 'dev' stage's environment, which names this table.
@@ -35,6 +35,8 @@ class World:
     tokens: dict[str, str] = field(default_factory=dict)
     key_ids: dict[str, str] = field(default_factory=dict)
     report_id: str = ""
+    import_id: str = ""
+    rule_id: str = ""
 
     def bearer(self, name: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[name]}"}
@@ -137,6 +139,28 @@ def seed_world() -> World:
     world.report_id = reports.request_report(
         wiring.report_repository(), wiring.reports_queue(), spec, tenant=TENANT_A, now_ms=now
     ).id
+    world.import_id = uploads.create_import(
+        wiring.object_store(),
+        TENANT_A,
+        "day.csv",
+        key_id="seed",
+        now_ms=now,
+        nonce="0" * 32,
+        seconds=900,
+        max_bytes=1024,
+    ).ticket.import_id
+
+    world.rule_id = alerts.create_rule(
+        wiring.alert_repository(),
+        repos.registry,
+        TENANT_A,
+        BUILDING_A,
+        ROOM_A,
+        {"metric": "temperature", "condition": "above", "threshold": 30},
+        now_ms=now,
+        secret="alpha-secret-key",
+        allow_local=False,
+    ).rule_id
 
     key("ingest-a", TENANT_A, [Scope.INGEST])
     key("read-a", TENANT_A, [Scope.READ])

@@ -14,7 +14,13 @@ from chalice.test import Client
 
 from chalicelib import wiring
 from infra.local import FAKE_CREDENTIALS
-from tests.fakes import InMemoryQueue, InMemoryReportRepository, in_memory_repositories
+from tests.fakes import (
+    InMemoryAlertRepository,
+    InMemoryObjectStore,
+    InMemoryQueue,
+    InMemoryReportRepository,
+    in_memory_repositories,
+)
 
 
 @pytest.fixture
@@ -27,8 +33,13 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("ROOMTEMP_TABLE_NAME", TABLE)
     monkeypatch.setenv("ROOMTEMP_AUTH_CACHE_SECONDS", "0")
     wiring.reset()
-    # Reports keep their status and results in memory here (the matrix checks access, not S3).
-    wiring.override(report_repository=InMemoryReportRepository(), reports_queue=InMemoryQueue())
+    # Reports and import tickets are kept in memory here (the matrix checks access, not S3).
+    wiring.override(
+        report_repository=InMemoryReportRepository(),
+        reports_queue=InMemoryQueue(),
+        ingest_queue=InMemoryQueue(),
+        object_store=InMemoryObjectStore(),
+    )
     yield
     wiring.reset()
 
@@ -36,7 +47,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def memory_backend(aws_env: None) -> Iterator[str]:
     """In-memory repositories behind every handler."""
-    wiring.override(repositories=in_memory_repositories())
+    wiring.override(
+        repositories=in_memory_repositories(), alert_repository=InMemoryAlertRepository()
+    )
     yield "memory"
 
 
@@ -66,7 +79,12 @@ def dynamo_backend(
     table = create_table(moto_client, f"access-{uuid.uuid4().hex[:12]}")
     monkeypatch.setenv("ROOMTEMP_TABLE_NAME", table)
     wiring.reset()
-    wiring.override(report_repository=InMemoryReportRepository(), reports_queue=InMemoryQueue())
+    wiring.override(
+        report_repository=InMemoryReportRepository(),
+        reports_queue=InMemoryQueue(),
+        ingest_queue=InMemoryQueue(),
+        object_store=InMemoryObjectStore(),
+    )
     shared = functools.cache(lambda service: moto_client)
     monkeypatch.setattr(wiring, "aws_client", shared)
     # Cache the settings now: chalice.test.Client swaps in the 'dev' stage's environment per call.

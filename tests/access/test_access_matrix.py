@@ -14,7 +14,7 @@ from access_world import BUILDING_A, ROOM_A, SENSOR_A, TENANT_A, Api
 
 from app import app
 from chalicelib.api.routing import ROUTE_RULES
-from chalicelib.domain.access import Scope, effective_scopes
+from chalicelib.domain.access import Scope, accepted_scopes, effective_scopes
 
 ROUTES = sorted((path, method) for path, methods in app.routes.items() for method in methods)
 
@@ -57,6 +57,20 @@ SAMPLES: dict[tuple[str, str], tuple[str, Any]] = {
         {"building": BUILDING_A, "from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z"},
     ),
     ("/reports/{report_id}", "GET"): ("", None),
+    ("/imports", "POST"): ("", {"filename": "day.csv"}),
+    ("/imports", "GET"): ("", None),
+    ("/imports/{import_id}", "GET"): ("", None),
+    ("/buildings/{building}/rooms/{room}/alerts", "POST"): (
+        "",
+        {"metric": "co2", "condition": "above", "threshold": 1200},
+    ),
+    ("/buildings/{building}/rooms/{room}/alerts", "GET"): ("", None),
+    ("/buildings/{building}/alerts", "POST"): ("", {"metric": "humidity", "condition": "silent"}),
+    ("/buildings/{building}/alerts", "GET"): ("", None),
+    ("/alerts/rules/{rule_id}", "GET"): ("", None),
+    ("/alerts/rules/{rule_id}", "PATCH"): ("", {"threshold": 31}),
+    ("/alerts/rules/{rule_id}", "DELETE"): ("", None),
+    ("/alerts", "GET"): ("?state=active", None),
     ("/", "GET"): ("", None),
     ("/docs", "GET"): ("", None),
     ("/openapi.json", "GET"): ("", None),
@@ -64,7 +78,15 @@ SAMPLES: dict[tuple[str, str], tuple[str, Any]] = {
 }
 
 # Path parameters that name tenant-owned things: another tenant gets 404 for them.
-OWNED_PARAMS = ("{building}", "{room}", "{sensor_id}", "{key_id}", "{report_id}")
+OWNED_PARAMS = (
+    "{building}",
+    "{room}",
+    "{sensor_id}",
+    "{key_id}",
+    "{report_id}",
+    "{import_id}",
+    "{rule_id}",
+)
 # Routes whose sample body names tenant A's building. (POST /readings is not one: building ids
 # are each tenant's own, so another tenant's reading lands in its own building of that name.)
 OWNED_BODIES = {("/reports", "POST")}
@@ -125,7 +147,7 @@ def expected_status(path: str, method: str, credential: Credential) -> str:
         return "2xx"
     if credential.scopes is None:
         return "401"
-    if rule not in effective_scopes(credential.scopes):
+    if not set(accepted_scopes(rule)) & effective_scopes(credential.scopes):
         return "403"
     if credential.other_tenant and names_tenant_a_thing(path, method):
         return "404"
@@ -140,6 +162,8 @@ def url_of(api: Api, path: str, query: str) -> str:
         "{key_id}": api.world.key_ids["spare-a"],
         "{tenant}": TENANT_A,
         "{report_id}": api.world.report_id,
+        "{import_id}": api.world.import_id,
+        "{rule_id}": api.world.rule_id,
         "{name}": "dashboard.js",
     }
     for name, value in values.items():

@@ -75,6 +75,7 @@ class Targets:
 
     key_ids: list[str]
     report_id: str
+    import_id: str
     cursor: str
     idempotency_key: str
 
@@ -147,6 +148,7 @@ def seed_attack(api: Api) -> Targets:
     return Targets(
         key_ids=[v for k, v in api.world.key_ids.items() if k.endswith("-a")],
         report_id=api.world.report_id,
+        import_id=api.world.import_id,
         cursor=page["next_cursor"],
         idempotency_key=idempotency_key,
     )
@@ -154,6 +156,7 @@ def seed_attack(api: Api) -> Targets:
 
 def ids(targets: Targets) -> st.SearchStrategy[str]:
     mine = [BUILDING_A, ROOM_A, SENSOR_A, TENANT_A, TENANT_B, "b-hq", "b1", targets.report_id]
+    mine.append(targets.import_id)
     return st.sampled_from([*mine, *targets.key_ids, *LOOKALIKES])
 
 
@@ -181,7 +184,8 @@ def attacks(
     """(method, path with query, label, body, headers) of one request by B to one route."""
     label = f"{method} {path}"
     url = path
-    for name in ("{building}", "{room}", "{sensor_id}", "{key_id}", "{tenant}", "{report_id}"):
+    names = ("{building}", "{room}", "{sensor_id}", "{key_id}", "{tenant}", "{report_id}")
+    for name in (*names, "{import_id}"):
         if name in url:
             url = url.replace(name, urllib.parse.quote(draw(ids(targets)), safe=""))
     url = url.replace("{name}", "dashboard.js")

@@ -18,14 +18,14 @@ from chalicelib.api.openapi import app_routes, base_path, build_document
 from chalicelib.api.routing import ROUTE_DOCS, ROUTE_RULES
 from chalicelib.domain.access import Scope
 from infra.cli.keys import bootstrap_key
-from tests.fakes import in_memory_repositories
+from tests.fakes import in_memory_adapters
 
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 
 @pytest.fixture
 def client() -> Iterator[Client]:
-    wiring.override(repositories=in_memory_repositories())
+    wiring.override(**in_memory_adapters())
     try:
         with Client(app) as test_client:
             yield test_client
@@ -70,7 +70,9 @@ def test_every_route_has_a_rule_and_protected_routes_need_a_key(document: dict[s
             assert operation["security"] == [], (path, method)
         else:
             assert operation["security"] == [{"bearer": []}, {"apiKey": []}], (path, method)
-            assert operation["x-required-scope"] == scope.value
+            assert operation["x-required-scope"] == (
+                scope.value if isinstance(scope, Scope) else [s.value for s in scope]
+            )
             assert {"401", "403"} <= set(operation["responses"]), (path, method)
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
 import pytest
 
+from chalicelib import wiring
 from chalicelib.domain.cursors import encode_cursor
 from chalicelib.domain.errors import MalformedRequestError
+from chalicelib.settings import get_settings
 from tests.api.conftest import Api
 from tests.conftest import TEST_CURSOR_SECRET
 
@@ -365,8 +368,40 @@ def test_bad_range_parameters_are_422(api: Api, params: dict[str, Any]) -> None:
 # -- GET /health ----------------------------------------------------------------------------
 
 
-def test_health_is_ok_when_the_table_answers(api: Api) -> None:
-    assert api.get("/health") == (200, {"status": "ok"})
+@pytest.fixture
+def resources(api: Api, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The bucket and queues of the stage, created on moto and named in the settings."""
+    names = {
+        "ROOMTEMP_BUCKET_NAME": "data-health",
+        "ROOMTEMP_INGEST_QUEUE_NAME": "ingest-health",
+        "ROOMTEMP_REPORTS_QUEUE_NAME": "reports-health",
+    }
+    boto3.client("s3").create_bucket(Bucket=names["ROOMTEMP_BUCKET_NAME"])
+    for variable, name in names.items():
+        monkeypatch.setenv(variable, name)
+        if "QUEUE" in variable:
+            boto3.client("sqs").create_queue(QueueName=name)
+    wiring.reset()
+    get_settings()  # read now, from this environment (chalice.test.Client overlays the stage's)
+    return names
+
+
+def test_health_is_ok_when_every_resource_answers(api: Api, resources: dict[str, str]) -> None:
+    checks = {"table": "ok", "bucket": "ok", "ingest_queue": "ok", "reports_queue": "ok"}
+    assert api.get("/health") == (200, {"status": "ok", "checks": checks})
+
+
+def test_health_names_a_missing_bucket_and_queue(api: Api, resources: dict[str, str]) -> None:
+    # Given the bucket emptied and deleted, and the reports queue deleted
+    boto3.client("s3").delete_bucket(Bucket=resources["ROOMTEMP_BUCKET_NAME"])
+    sqs = boto3.client("sqs")
+    sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName="reports-health")["QueueUrl"])
+    # Then the health check answers 503 naming both, and not the table
+    status, body = api.get("/health")
+    assert status == 503
+    assert_error(body, "ServiceUnavailable")
+    assert "bucket" in body["Message"] and "reports_queue" in body["Message"]
+    assert "table" not in body["Message"]
 
 
 def test_health_is_503_when_the_table_is_missing(api: Api, dynamodb: Any, table_name: str) -> None:

@@ -11,9 +11,11 @@ import pytest
 from chalice import Chalice
 from moto import mock_aws
 
+from app import app
 from infra.tables import table_definition
 from infra.template import (
     MAX_RECEIVE_COUNT,
+    QUEUE_OF_DECORATOR,
     STAGES,
     infra_template,
     merge_template,
@@ -153,16 +155,34 @@ def test_template_alarms_on_dlq_depth_throttles_and_5xx() -> None:
 
     alarms = [r["Properties"] for r in resources if r["Type"] == "AWS::CloudWatch::Alarm"]
 
-    metrics = sorted(alarm["MetricName"] for alarm in alarms)
+    metrics = [alarm["MetricName"] for alarm in alarms]
     assert all(alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}] for alarm in alarms)
-    assert metrics == [
-        "5XXError",
-        "ApproximateNumberOfMessagesVisible",  # the ingest DLQ
-        "ApproximateNumberOfMessagesVisible",  # the reports DLQ
-        "ApproximateNumberOfMessagesVisible",  # the stream consumer's failure queue
-        "ReadThrottleEvents",
-        "WriteThrottleEvents",
-    ]
+    dlqs = set(QUEUE_OF_DECORATOR.values())
+    # every DLQ and the stream consumer's failure queue
+    assert metrics.count("ApproximateNumberOfMessagesVisible") == len(dlqs) + 1
+    assert {"5XXError", "ReadThrottleEvents", "WriteThrottleEvents"} <= set(metrics)
+
+
+def test_every_function_alarms_on_errors_and_every_queue_on_age() -> None:
+    # Given the app's functions: the API and each event handler
+    functions = {"roomtemp-dev"} | {f"roomtemp-dev-{s.name}" for s in app.event_sources}
+    resources = infra_template("dev", app)["Resources"].values()
+    alarms = [r["Properties"] for r in resources if r["Type"] == "AWS::CloudWatch::Alarm"]
+
+    def watched(metric: str, dimension: str) -> list[Any]:
+        return [
+            a["Dimensions"][0]["Value"]
+            for a in alarms
+            if a["MetricName"] == metric and a["Dimensions"][0]["Name"] == dimension
+        ]
+
+    # Then each has an Errors alarm, each stream consumer an IteratorAge alarm
+    assert sorted(watched("Errors", "FunctionName")) == sorted(functions)
+    streams = {f"roomtemp-dev-{s.name}" for s in app.event_sources if hasattr(s, "stream_arn")}
+    assert streams and set(watched("IteratorAge", "FunctionName")) == streams
+    # And each work queue alarms when its oldest message waits too long
+    aged = watched("ApproximateAgeOfOldestMessage", "QueueName")
+    assert sorted(q["Fn::GetAtt"][0] for q in aged) == sorted(set(QUEUE_OF_DECORATOR.values()))
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -14,7 +14,7 @@ import pytest
 from chalice.test import Client
 
 from chalicelib import observability, wiring
-from tests.fakes import in_memory_repositories
+from tests.fakes import in_memory_adapters
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def test_request_log_has_a_correlation_id_and_no_key(
     # Given the app on in-memory storage
     import app
 
-    wiring.override(repositories=in_memory_repositories())
+    wiring.override(**in_memory_adapters())
     try:
         # The prod stage: log level INFO (dev logs at DEBUG)
         with Client(app.app, stage_name="prod") as client:

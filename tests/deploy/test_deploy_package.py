@@ -16,7 +16,7 @@ import pytest
 
 from infra import operations
 from infra.local import FAKE_CREDENTIALS, Emulator, free_port
-from infra.package import summarize
+from infra.package import runtime_problems, summarize
 from infra.tables import create_table
 from infra.template import infra_template, resource_names
 
@@ -212,12 +212,16 @@ def invoke(task: Path, runtime: Path, env: dict[str, str], event: dict[str, Any]
 
 
 def lambda_env(endpoint: str, table: str) -> dict[str, str]:
+    """The function's environment: `table`, and the bucket and queues of the same name."""
     return {
         **FAKE_CREDENTIALS,
         "PATH": os.environ.get("PATH", ""),
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_LAMBDA_FUNCTION_NAME": "roomtemp-dev",
         "ROOMTEMP_TABLE_NAME": table,
+        "ROOMTEMP_BUCKET_NAME": table,
+        "ROOMTEMP_INGEST_QUEUE_NAME": f"{table}-ingest",
+        "ROOMTEMP_REPORTS_QUEUE_NAME": f"{table}-reports",
         "POWERTOOLS_SERVICE_NAME": "roomtemp",
         "POWERTOOLS_LOG_LEVEL": "DEBUG",  # successful requests are logged at DEBUG
     }
@@ -226,18 +230,20 @@ def lambda_env(endpoint: str, table: str) -> dict[str, str]:
 def test_unzipped_package_answers_health_from_the_table(
     unpacked: Path, lambda_runtime: Path, emulator: Emulator
 ) -> None:
-    # Given a table on the emulator and the handler seeing only the package and boto3
+    # Given a table, a bucket and queues on the emulator and the handler seeing only the
+    # package and boto3
     import boto3
 
     table = f"roomtemp-smoke-{emulator.port}"
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=emulator.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+    session = boto3.session.Session(
+        region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
     )
-    create_table(client, table)
+    create_table(session.client("dynamodb", endpoint_url=emulator.endpoint), table)
+    session.client("s3", endpoint_url=emulator.endpoint).create_bucket(Bucket=table)
+    for queue in ("ingest", "reports"):
+        session.client("sqs", endpoint_url=emulator.endpoint).create_queue(
+            QueueName=f"{table}-{queue}"
+        )
 
     # When API Gateway invokes it for GET /health
     response, modules, output = invoke(
@@ -246,7 +252,8 @@ def test_unzipped_package_answers_health_from_the_table(
 
     # Then it answers 200, having loaded pydantic-core from the package, not the venv
     assert response["statusCode"] == 200, response
-    assert json.loads(response["body"]) == {"status": "ok"}
+    body = json.loads(response["body"])
+    assert body["status"] == "ok" and set(body["checks"].values()) == {"ok"}
     core = [m for m in modules if "_pydantic_core" in m]
     assert core and all(m.startswith(str(unpacked)) for m in core)
     assert not [m for m in modules if "site-packages" in m and "/runtime/" not in m]
@@ -268,3 +275,12 @@ def test_unzipped_package_answers_a_clean_503_without_its_table(
 
     assert response["statusCode"] == 503
     assert set(json.loads(response["body"])) == {"Code", "Message"}
+
+
+def test_package_functions_run_the_python_their_binary_modules_were_built_for(
+    package: Package,
+) -> None:
+    # chalice picks both from the Python it runs under: make package runs it under LAMBDA_RUNTIME
+    runtime = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+
+    assert runtime_problems(package.template(), package.zip_path, runtime) == []

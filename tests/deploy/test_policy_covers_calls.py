@@ -138,6 +138,9 @@ def app_round(calls: list[Call]) -> None:
         )
         deliver(NAMES["reports_queue"], "compute_report")
         assert call("GET", f"/reports/{report['id']}")["status"] == "completed"
+        started = call("POST", "/imports", {"filename": "day.csv"})
+        call("GET", started["status_url"])
+        call("GET", "/imports?limit=5")
         call("POST", "/sensors", {"sensor_id": "s9", "building": "hq", "room": "r1"})
         created = call("POST", "/keys", {"scopes": ["read"], "name": "temp"})
         call("DELETE", f"/keys/{created['key_id']}")
@@ -195,6 +198,8 @@ def permission(service: str, operation: str, params: dict[str, Any]) -> list[tup
                 f"arn:aws:secretsmanager:*:*:secret:{params['SecretId']}-AbCdEf",
             )
         ]
+    if service == "sns":
+        return [(f"sns:{operation}", params["TopicArn"])]
     return [(f"{service}:{operation}", "*")]
 
 
@@ -232,6 +237,31 @@ def test_every_call_of_the_app_is_allowed_by_the_stage_policy(recorded: list[Cal
         "sqs:SendMessage",
         "secretsmanager:GetSecretValue",
     } <= actions, actions
+
+
+def test_publishing_an_alert_to_a_tenant_topic_is_allowed(recorded: list[Call]) -> None:
+    from chalicelib.domain.notify import SnsTarget
+
+    # Given a topic in another account's region (its topic policy lets our role publish)
+    topic = boto3.client("sns", region_name="eu-west-1").create_topic(Name="acme")["TopicArn"]
+    recorded.clear()
+    # When the notifier publishes to it
+    wiring.notifier().deliver(SnsTarget(topic), b"{}", secret="s", delivery_id="d", event="e")
+    # Then the stage policy allows the call
+    needed = {pair for call in recorded for pair in permission(*call)}
+    assert needed == {("sns:Publish", topic)}
+    assert all(allowed(policy_document(STAGE), *pair) for pair in needed)
+
+
+def test_the_presigned_upload_of_an_import_is_allowed_by_the_stage_policy() -> None:
+    from chalicelib.domain.imports import new_import_id, upload_key
+
+    # A presigned POST is no botocore call, so the round cannot record it: S3 authorizes the
+    # upload as the signer's (the Lambda role's) s3:PutObject on the form's key.
+    key = upload_key("acme", new_import_id(T0 * 1000, "0" * 32), "day.csv")
+    policy = policy_document(STAGE)
+    assert allowed(policy, "s3:PutObject", f"arn:aws:s3:::{NAMES['bucket']}/{key}")
+    assert not allowed(policy, "s3:PutObject", f"arn:aws:s3:::{NAMES['bucket']}/other/{key}")
 
 
 def test_the_check_finds_a_missing_permission() -> None:

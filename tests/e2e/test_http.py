@@ -26,7 +26,9 @@ def reading(building: str, **fields: Any) -> dict[str, Any]:
 
 
 def test_health_answers_ok(http: Http) -> None:
-    assert http.get("/health") == (200, {"status": "ok"})
+    status, body = http.get("/health")
+    assert (status, body["status"]) == (200, "ok")
+    assert set(body["checks"].values()) == {"ok"}
 
 
 def test_post_then_average(http: Http, building: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from infra.local import IngestPoller
+from infra.local import QueuePoller
 
 if TYPE_CHECKING:
     from tests.ingest_fixtures import Aws
@@ -18,7 +18,7 @@ def test_poller_stores_a_dropped_file_and_leaves_the_poison_message_for_retry(aw
     # Given a file in incoming/ (its notification is on the queue) and a poison message
     aws.drop("incoming/acme/p.csv", f"building,room,timestamp,co2\nb1,r1,{T0},400\n".encode())
     aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody="poison")
-    poller = IngestPoller(aws.queue_url, wait_seconds=0)
+    poller = QueuePoller(aws.queue_url, wait_seconds=0)
     # When the poller runs once
     assert poller.poll_once() == 2
     # Then the file is stored and reported, and only the poison message is still in the queue

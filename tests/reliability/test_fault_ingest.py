@@ -2,13 +2,13 @@
 
 ROOMTEMP_FAULT_READINGS (default 3,000; `make faults`: 100,000) readings go out in batches of
 1000, a share of them invalid or resent. Every DynamoDB call attempt of the app's client fails with
-probability ROOMTEMP_FAULT_RATE (default 0.2; botocore's retries absorb most), every attempt of
-a call fails with probability ROOMTEMP_FAULT_CALL_RATE (0 in make test, 0.02 in make faults), and
-a share of BatchWriteItem calls hand half their items back unprocessed. At these rates botocore's
-retry quota runs dry, so most faulted attempts reach the app as failed calls; the app retries each
-call up to ROOMTEMP_FAULT_MAX_ATTEMPTS times (default 5 here, so that some run out and clients see
-503; the app's own default, 8, almost never runs out). The client resends a request that answered
-503 until it is accepted.
+probability ROOMTEMP_FAULT_RATE (default 0.2), every attempt of a call fails with probability
+ROOMTEMP_FAULT_CALL_RATE (0 in make test, 0.02 in make faults), and a share of BatchWriteItem calls
+hand half their items back unprocessed. botocore's own retries are off (chalicelib/wiring.py), so
+every faulted attempt reaches the app's one retry policy, which retries each call up to
+ROOMTEMP_FAULT_MAX_ATTEMPTS times (default 5 here, so that some run out and clients see 503; the
+app's own default, 8, almost never runs out). The client resends a request that answered 503
+until it is accepted.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """S3 files and SQS messages ingested while DynamoDB, S3 and SQS fail: nothing lost or doubled.
 
 The workload of test_fault_ingest (ROOMTEMP_FAULT_QUEUE_READINGS, default 3,000 in make test;
-`make faults`: 30,000; ~2% invalid, ~5% resent) goes out in batches of 1000: even batches as files
+`make faults`: 100,000; ~2% invalid, ~5% resent) goes out in batches of 1000: even batches as files
 dropped under incoming/acme/ (CSV and NDJSON in turn; the bucket notifies the ingest queue), odd
 batches as readings messages of 100 on the queue. This test plays Lambda's SQS poller: it receives
 up to 10 messages, calls the app's own "ingest" handler with them, deletes the ones it handled and

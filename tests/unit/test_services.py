@@ -9,10 +9,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain.errors import MalformedRequestError, NotFoundError, ValidationError
+from chalicelib.domain.errors import (
+    MalformedRequestError,
+    NotFoundError,
+    StorageUnavailableError,
+    ValidationError,
+)
 from chalicelib.domain.inputs import parse_items
 from chalicelib.domain.models import Metric, Position
 from chalicelib.domain.units import TemperatureUnit
+from chalicelib.services import health
 from chalicelib.services import readings as services
 from tests.factories import MINUTE, T0, reading
 from tests.fakes import InMemoryReadingRepository, in_memory_repositories
@@ -292,5 +298,14 @@ def test_a_position_outside_the_range_is_malformed() -> None:
         )
 
 
-def test_health_of_the_in_memory_store() -> None:
-    services.check_health(InMemoryReadingRepository())
+def test_health_names_every_resource_that_does_not_answer() -> None:
+    def missing() -> None:
+        raise StorageUnavailableError("NoSuchBucket")
+
+    def fine() -> None:
+        return None
+
+    assert health.check({"table": fine, "bucket": fine}) == {"table": "ok", "bucket": "ok"}
+    with pytest.raises(StorageUnavailableError) as raised:
+        health.check({"table": fine, "bucket": missing, "ingest_queue": missing})
+    assert raised.value.message == "bucket: NoSuchBucket; ingest_queue: NoSuchBucket"
