@@ -171,9 +171,10 @@ def scenario(
     consumer_ms = batch_readings * (per_reading_ms + trip * calls_per_reading / 8)
     consumer_invocations_s = partitions / window
     # Hot keys: a room's partition (its readings and rollups); a building's registry partition
-    # (room checks on cold caches, consistent reads).
+    # (room checks on cold caches: the counted consistent read units of a room check).
     room_wcu_s = (1 + rollup_wru) / a["reading_every_s"]
-    building_rcu_s = a["rooms_per_building"] / a["reading_every_s"] * 2
+    check_rru = figures["single_post_rru_cold_room"]
+    building_rcu_s = a["rooms_per_building"] / a["reading_every_s"] * check_rru
     # Storage added per month: every reading and one minute rollup each (one reading a room a
     # minute), one hour rollup per room and hour; DynamoDB bills 100 bytes more per item.
     overhead = a["item_overhead_bytes"]
