@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from chalicelib.domain.access import ApiKey
 from chalicelib.domain.alerts import AlertEvent, AlertRule, Delivery, RoomState
@@ -13,6 +13,8 @@ from chalicelib.domain.notify import Target
 from chalicelib.domain.registry import Building, Page, Room, Sensor, Tenant
 from chalicelib.domain.reports import Report
 from chalicelib.domain.rollups import Resolution, Rollup
+
+R = TypeVar("R")
 
 
 class ReadingRepository(Protocol):
@@ -256,6 +258,15 @@ class UploadStore(ObjectStore, Protocol):
         """StorageUnavailableError unless the bucket answers (GET /health)."""
         ...
 
+    def stored_ms(self, key: str) -> int:
+        """When the object was last written (epoch ms); ObjectGoneError if missing."""
+        ...
+
+    def each(self, work: Callable[[str], R], keys: Sequence[str]) -> Iterator[R]:
+        """`work` over `keys` in order: a few at a time under the caller's budget (round trips
+        overlap); the first error is raised."""
+        ...
+
 
 class MessageQueue(Protocol):
     """A queue that takes JSON message bodies."""
@@ -301,7 +312,14 @@ class Notifier(Protocol):
     """Delivers one alert notification to a webhook or SNS topic, or raises DeliveryError."""
 
     def deliver(
-        self, target: Target, body: bytes, *, secret: str, delivery_id: str, event: str
+        self,
+        target: Target,
+        body: bytes,
+        *,
+        secret: str,
+        delivery_id: str,
+        event: str,
+        tenant: str = "",
     ) -> None: ...
 
 
@@ -344,8 +362,12 @@ class AlertRepository(Protocol):
         """Every rule of the building (room rules and building-wide ones): one read."""
         ...
 
-    def silent_rules(self, tenant: str) -> list[AlertRule]:
-        """The tenant's silent rules, without a scan."""
+    def silent_rules(self) -> list[AlertRule]:
+        """Every tenant's silent rules, in a few reads whatever the number of tenants."""
+        ...
+
+    def reset_states(self, rule: AlertRule, now_ms: int, reason: str) -> None:
+        """Delete the rule's states; its active events are closed at now_ms (`cleared_by`)."""
         ...
 
     def states(
@@ -358,11 +380,21 @@ class AlertRepository(Protocol):
         self, tenant: str, building: str, before: RoomState, after: RoomState, event: AlertEvent
     ) -> bool:
         """Move a (rule, room) from `before` to `after` and store `event` (opened or closed) in
-        one conditional write; False (nothing written) when the state is no longer `before`."""
+        one conditional write; False (nothing written) when the state is no longer `before` or
+        the rule no longer exists."""
         ...
 
     def mark_enqueued(self, tenant: str, building: str, state: RoomState) -> None:
         """Note that the notification of the state's last transition is on the queue."""
+        ...
+
+    def mark_evaluated(self, tenant: str, building: str, states: Sequence[RoomState]) -> None:
+        """Raise these states' high-water marks (`evaluated_ms`; never lowered)."""
+        ...
+
+    def unsent_states(self, before_ms: int) -> list[tuple[AlertRule, RoomState]]:
+        """Every tenant's states whose last transition (written before `before_ms`) is not yet
+        on the notify queue, with their rules."""
         ...
 
     def get_event(self, tenant: str, building: str, event_id: str) -> AlertEvent | None:
@@ -379,13 +411,18 @@ class AlertRepository(Protocol):
         self,
         tenant: str,
         states: Sequence[str],
-        building: str | None,
+        buildings: Sequence[str] | None,
         room: str | None,
         limit: int,
         after: str | None,
     ) -> tuple[list[AlertEvent], str | None]:
-        """Events of the tenant by state (in the given order), building and room; up to `limit`
-        after the position `after`, and the position of the last one if more follow."""
+        """Events of the tenant by state (in the given order), building (of `buildings`; None:
+        all) and room; up to `limit` after the position `after`, and the position of the last
+        one if more follow."""
+        ...
+
+    def delete_for_room(self, tenant: str, building: str, room: str) -> int:
+        """Delete the room's rules, every state of the room and its events; how many items."""
         ...
 
     def delete_for_building(self, tenant: str, building: str) -> int:

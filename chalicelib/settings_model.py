@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -42,9 +43,17 @@ class Settings(BaseSettings):
     # Invocation time a worker keeps back for its report and hand-off (also its retry deadline).
     ingest_reserve_seconds: int = 60
     ingest_max_rows_per_invocation: int = 0  # 0: no cap (tests force continuation with a cap)
-    # POST /imports: how long its upload form is valid, and the largest file it takes
-    import_upload_seconds: int = 900  # SigV4 allows up to 7 days
+    # POST /imports: how long its upload form is valid, and the largest file it takes. The form
+    # is signed with the Lambda role's temporary credentials and stops working when their session
+    # ends (about an hour after the function started), so longer values are refused.
+    import_upload_seconds: int = Field(900, ge=60, le=3600)
     import_max_bytes: int = 1_073_741_824  # S3 takes up to 5 GB in one POST
+    # An uploaded file with no import status after this long shows `stalled`: its notification
+    # has used every receive (ingest queue visibility 6 x 900 s x 5 receives, infra/operations.py)
+    # and waits in the ingest dead-letter queue.
+    import_stall_seconds: int = 27_000
+    # Bucket reads in flight at once for one page of GET /imports (up to 3 reads per import).
+    bucket_read_concurrency: int = 8
     # -- reports: results and CSV copies go to the same bucket, under reports/ --
     reports_queue_url: str = ""
     reports_queue_name: str = ""  # empty with an empty URL: POST /reports answers 503

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.aws.dynamo import DynamoTable
 from chalicelib.aws.retry import RetryPolicy, budget
@@ -33,6 +33,9 @@ from chalicelib.services.ingest import Writer
 from chalicelib.services.messages import Consumer
 from chalicelib.services.registry import KnownRooms
 from chalicelib.settings import get_settings, reset_settings
+
+if TYPE_CHECKING:
+    from chalicelib.aws.sqs import SqsQueue
 
 T = TypeVar("T")
 _overrides: dict[str, Any] = {}
@@ -79,8 +82,15 @@ def aws_client(service: str, region: str | None = None) -> Any:
     )
     if service == "s3":
         # Presigned links and upload forms: botocore signs them with SigV2 unless told otherwise,
-        # which buckets created since 2020 (and every newer region) refuse.
-        config = config.merge(Config(signature_version="s3v4"))
+        # which buckets created since 2020 (and every newer region) refuse. On AWS, virtual
+        # addressing makes them regional (<bucket>.s3.<region>.amazonaws.com): the global
+        # endpoint answers 307 for a new bucket outside us-east-1, which `curl -F` does not follow.
+        # An emulator (AWS_ENDPOINT_URL[_S3]) keeps path style: 127.0.0.1 has no bucket subdomain.
+        import os
+
+        emulated = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        style = "path" if emulated else "virtual"
+        config = config.merge(Config(signature_version="s3v4", s3={"addressing_style": style}))
     region_name = region or session.region_name or "us-east-1"
     return session.client(service, region_name=region_name, config=config)
 
@@ -175,35 +185,31 @@ def object_store() -> UploadStore:
     """The bucket: ingested files, their import statuses, report results, import tickets."""
     from chalicelib.aws.s3 import S3ObjectStore
 
-    return S3ObjectStore(aws_client("s3"), get_settings().bucket_name)
+    settings = get_settings()
+    return S3ObjectStore(
+        aws_client("s3"), settings.bucket_name, concurrency=settings.bucket_read_concurrency
+    )
 
 
 @_overridable("ingest_queue")
 def ingest_queue() -> MessageQueue:
     """The ingest queue: async readings and file continuations."""
+    settings = get_settings()
+    return _sqs_queue(settings.ingest_queue_url, settings.ingest_queue_name, "the ingest queue")
+
+
+def _sqs_queue(url: str, name: str, what: str) -> SqsQueue:
+    """A queue by its URL, or by its name (looked up on first use)."""
     from chalicelib.aws.sqs import SqsQueue
 
-    settings = get_settings()
-    return SqsQueue(
-        aws_client("sqs"),
-        url=settings.ingest_queue_url,
-        name=settings.ingest_queue_name,
-        what="the ingest queue",
-    )
+    return SqsQueue(aws_client("sqs"), url=url, name=name, what=what)
 
 
 @_overridable("reports_queue")
 def reports_queue() -> MessageQueue:
     """The queue of report jobs."""
-    from chalicelib.aws.sqs import SqsQueue
-
     settings = get_settings()
-    return SqsQueue(
-        aws_client("sqs"),
-        url=settings.reports_queue_url,
-        name=settings.reports_queue_name,
-        what="the reports queue",
-    )
+    return _sqs_queue(settings.reports_queue_url, settings.reports_queue_name, "the reports queue")
 
 
 @_overridable("notifier")
@@ -215,6 +221,7 @@ def notifier() -> Notifier:
     return HttpSnsNotifier(
         lambda region: aws_client("sns", region),
         timeout_s=settings.webhook_timeout_seconds,
+        deadline_s=notify_deadline_seconds(),
         allow_local=settings.webhooks_allow_local,
     )
 
@@ -222,15 +229,8 @@ def notifier() -> Notifier:
 @_overridable("notify_queue")
 def notify_queue() -> DelayQueue:
     """The queue of alert notifications (one message per transition; retries come back delayed)."""
-    from chalicelib.aws.sqs import SqsQueue
-
     settings = get_settings()
-    return SqsQueue(
-        aws_client("sqs"),
-        url=settings.notify_queue_url,
-        name=settings.notify_queue_name,
-        what="the notify queue",
-    )
+    return _sqs_queue(settings.notify_queue_url, settings.notify_queue_name, "the notify queue")
 
 
 @_overridable("alert_repository")
@@ -247,12 +247,25 @@ def rules_cache() -> RulesCache:
     return RulesCache(get_settings().alert_rules_cache_seconds)
 
 
+def notify_configured() -> bool:
+    """Whether the stage has a notify queue (without one, transitions are kept, not notified)."""
+    settings = get_settings()
+    return bool(
+        "notify_queue" in _overrides or settings.notify_queue_url or settings.notify_queue_name
+    )
+
+
+def notify_deadline_seconds() -> float:
+    """The longest one delivery (a webhook's every address and step, or an SNS publish) takes."""
+    return 2 * get_settings().webhook_timeout_seconds
+
+
 def alerting() -> Alerting:
     """What evaluating alerts needs: rules, states and events, readings, the notify queue."""
     return Alerting(
         alerts=alert_repository(),
         readings=repositories().readings,
-        queue=notify_queue(),
+        queue=notify_queue() if notify_configured() else None,
         cache=rules_cache(),
     )
 

@@ -7,11 +7,12 @@
    secret, alarm topic, alarms) and waits for it;
 2. runs `chalice deploy --stage <stage>` with the stage's queue names and the table's stream ARN in
    its environment, so app.py's decorators subscribe the handlers to this stage's resources;
-3. sets what Chalice's deployer cannot express: `ReportBatchItemFailures` on every SQS event source
-   mapping, the stage's stream settings on the stream's (batch size, window, retries, bisection,
-   record age, filter, on-failure queue), the REST API's name (the 5xx alarm's dimension), its
-   stage throttling, and the API log group's retention (chalice names that group after the handler,
-   `-api_handler`, not after the function);
+3. sets what Chalice's deployer cannot express (on each mapping once it has left
+   Creating/Updating, retrying what Lambda refuses while it changes): `ReportBatchItemFailures`
+   on every SQS event source mapping, the stage's stream settings on the stream's (batch size,
+   window, retries, bisection, record age, filter, on-failure queue), the REST API's name (the
+   5xx alarm's dimension), its stage throttling, and the API log group's retention (chalice names
+   that group after the handler, `-api_handler`, not after the function);
 4. prints what exists.
 
 Run again, it updates: the stack is updated (or left as it is), chalice updates its functions and
@@ -25,6 +26,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,23 @@ SQS_MAPPING = {"FunctionResponseTypes": ["ReportBatchItemFailures"]}
 # Event source properties the Lambda API cannot change on an existing mapping.
 FIXED_ON_CREATE = ("Stream", "StartingPosition")
 NO_UPDATES = "No updates are to be performed"
+# A mapping chalice just made or changed is `Creating`/`Updating` for a while; Lambda refuses to
+# update it until it is one of these.
+MAPPING_SETTLED = ("Enabled", "Disabled")
+# What Lambda answers while a mapping is still changing (ResourceInUse) or while the role that
+# allows its new on-failure destination propagates (InvalidParameterValue): worth a retry.
+MAPPING_RETRIED = ("ResourceInUseException", "InvalidParameterValueException")
+
+
+@dataclass(frozen=True)
+class MappingPatience:
+    """How long to wait for a mapping to settle, and how often to retry its update."""
+
+    polls: int = 60  # get_event_source_mapping calls before giving up (5 minutes at 5 s)
+    poll_s: float = 5.0
+    attempts: int = 6  # update_event_source_mapping calls, with doubling pauses
+    backoff_s: float = 5.0
+    sleep: Callable[[float], None] = time.sleep
 
 
 class DeployError(Exception):
@@ -73,7 +93,10 @@ def deploy_stack(cloudformation: Any, stage: str, *, delay_s: int = 10) -> Stack
     if status == "ROLLBACK_COMPLETE":  # a failed first create: CloudFormation cannot update it
         raise DeployError(
             f"stack {name} is ROLLBACK_COMPLETE (its creation failed): delete it "
-            f"(aws cloudformation delete-stack --stack-name {name}) and deploy again"
+            f"(aws cloudformation delete-stack --stack-name {name}), delete the retained bucket "
+            f"{operations.resource_names(stage)['bucket']} if it is empty (aws s3 rb "
+            f"s3://{operations.resource_names(stage)['bucket']}; the stack keeps it, "
+            "DeletionPolicy Retain, and the next create fails on it), and deploy again"
         )
     waiter = "stack_update_complete" if status else "stack_create_complete"
     try:
@@ -224,7 +247,13 @@ def stream_mapping(stage: str, failures_queue_arn: str) -> dict[str, Any]:
 
 
 def configure_event_sources(
-    lambda_client: Any, sqs: Any, stack: Stack, stage: str, deployed: list[dict[str, Any]]
+    lambda_client: Any,
+    sqs: Any,
+    stack: Stack,
+    stage: str,
+    deployed: list[dict[str, Any]],
+    *,
+    patience: MappingPatience | None = None,
 ) -> list[dict[str, Any]]:
     """Set what chalice cannot on each mapping it made; refuse one not wired to this stage."""
     arns = queue_arns(sqs, stack)
@@ -232,6 +261,7 @@ def configure_event_sources(
         arn for logical_id, arn in arns.items() if logical_id in QUEUE_OF_DECORATOR.values()
     }
     stream = stream_mapping(stage, arns["StreamFailuresQueue"])
+    patience = patience or MappingPatience()
     mappings = []
     for resource in deployed:
         kind = resource["resource_type"]
@@ -251,9 +281,48 @@ def configure_event_sources(
         else:
             continue
         mappings.append(
-            lambda_client.update_event_source_mapping(UUID=resource["event_uuid"], **settings)
+            update_mapping(lambda_client, resource["event_uuid"], settings, patience=patience)
         )
     return mappings
+
+
+def wait_until_settled(lambda_client: Any, uuid: str, patience: MappingPatience) -> None:
+    """Poll the mapping until it is Enabled or Disabled; DeployError after `patience.polls`."""
+    state = "unknown"
+    for poll in range(patience.polls):
+        state = str(lambda_client.get_event_source_mapping(UUID=uuid).get("State", ""))
+        if state in MAPPING_SETTLED:
+            return
+        if poll + 1 < patience.polls:
+            patience.sleep(patience.poll_s)
+    raise DeployError(
+        f"event source mapping {uuid} is still {state} after {patience.polls} polls "
+        f"({patience.polls * patience.poll_s:.0f} s): run `make deploy` again once it is "
+        "Enabled (aws lambda get-event-source-mapping --uuid " + uuid + ")"
+    )
+
+
+def update_mapping(
+    lambda_client: Any, uuid: str, settings: dict[str, Any], *, patience: MappingPatience
+) -> dict[str, Any]:
+    """Update one mapping once it has settled, retrying what Lambda answers while it changes."""
+    for attempt in range(patience.attempts):
+        wait_until_settled(lambda_client, uuid, patience)
+        try:
+            return dict(lambda_client.update_event_source_mapping(UUID=uuid, **settings))
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code not in MAPPING_RETRIED:
+                raise DeployError(f"event source mapping {uuid}: {error}") from error
+            if attempt + 1 == patience.attempts:
+                raise DeployError(
+                    f"event source mapping {uuid} could not be updated after "
+                    f"{patience.attempts} attempts ({code}: {error}); if the on-failure "
+                    "destination is refused, the function's role may not allow sqs:SendMessage "
+                    "on it yet: run `make deploy` again in a minute"
+                ) from error
+            patience.sleep(patience.backoff_s * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def configure_api(
@@ -336,6 +405,13 @@ def deploy(stage: str, project_dir: Path, chalice: Path, session: Any, *, delay_
     return summary(stack, deployed, mappings, lambda_client)
 
 
+def adopt_aws_region(environ: Any) -> None:
+    """botocore reads only AWS_DEFAULT_REGION; AWS_REGION (what Lambda and the other SDKs read)
+    is copied to it when it alone is set, for this process and the chalice it runs."""
+    if environ.get("AWS_REGION") and not environ.get("AWS_DEFAULT_REGION"):
+        environ["AWS_DEFAULT_REGION"] = environ["AWS_REGION"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.deploy", description=__doc__)
     parser.add_argument("--stage", choices=STAGES, default="dev")
@@ -354,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import boto3
 
+    adopt_aws_region(os.environ)
     session = boto3.session.Session()
     if not session.region_name:
         print("infra.deploy: set AWS_REGION (or AWS_DEFAULT_REGION)", file=sys.stderr)

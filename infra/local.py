@@ -465,12 +465,19 @@ class QueuePoller:
     """Long-polls a queue and feeds its messages to one of the app's SQS handlers."""
 
     def __init__(
-        self, queue_url: str, handler: Any = None, *, name: str = "ingest", wait_seconds: int = 1
+        self,
+        queue_url: str,
+        handler: Any = None,
+        *,
+        name: str = "ingest",
+        wait_seconds: int = 1,
+        batch_size: int = 10,
     ) -> None:
         import boto3
 
         self.queue_url = queue_url
         self.name = name
+        self.batch_size = min(batch_size, 10)  # SQS hands out at most 10 a receive
         self._handler = handler
         self._wait = wait_seconds
         self._sqs = boto3.session.Session().client("sqs")
@@ -486,10 +493,11 @@ class QueuePoller:
         return self._handler
 
     def poll_once(self) -> int:
-        """Receive up to 10 messages, hand them to the handler as one SQS event; return how many."""
+        """Receive up to the handler's batch size of messages, hand them to the handler as one SQS
+        event; return how many."""
         messages = self._sqs.receive_message(
             QueueUrl=self.queue_url,
-            MaxNumberOfMessages=10,
+            MaxNumberOfMessages=self.batch_size,
             WaitTimeSeconds=self._wait,
             AttributeNames=["All"],
         ).get("Messages", [])
@@ -631,9 +639,9 @@ def start_workers(env: dict[str, str], *, schedule_every_s: float | None = None)
     app = load_app()
     workers: list[Any] = []
     try:
-        for name, queue, _ in sqs_handlers(app):
+        for name, queue, batch_size in sqs_handlers(app):
             url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-            workers.append(QueuePoller(url, name=name).start())
+            workers.append(QueuePoller(url, name=name, batch_size=batch_size).start())
         workers.append(start_stream_poller(env))
         for name, period in schedules(app):
             workers.append(Schedule(name, schedule_every_s or period).start())
@@ -644,9 +652,13 @@ def start_workers(env: dict[str, str], *, schedule_every_s: float | None = None)
 
 
 def stop_workers(workers: list[Any]) -> None:
-    """Stop what start_workers started, the last started first."""
-    for worker in reversed(workers):
-        worker.stop()
+    """Stop what start_workers started, all at once (each finishes its current batch first), so
+    stopping takes as long as the slowest, not as long as all of them."""
+    stopping = [threading.Thread(target=worker.stop, daemon=True) for worker in workers]
+    for thread in stopping:
+        thread.start()
+    for thread in stopping:
+        thread.join()
 
 
 def start_stream_poller(env: dict[str, str]) -> StreamPoller:
@@ -784,6 +796,10 @@ def demo_report(api: str, key: str, stop: threading.Event) -> dict[str, Any] | N
             break
     else:
         return None
+    while not stop.wait(2):  # and folded into the rollups the report reads (their as_of)
+        status, stats = api_call(api, key, "GET", f"/buildings/{DEMO_BUILDING}/stats")
+        if status == 200 and stats.get("as_of") and seconds_since(stats["as_of"]) < 30:
+            break
     to = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 86400))
     status, accepted = api_call(
@@ -811,7 +827,7 @@ def start_report_demo(api: str, key: str, stop: threading.Event) -> threading.Th
             return
         lines = [f"report {report['id']}: {report['status']} in {report['duration_ms']} ms"]
         for metric, stats in ((report.get("summary") or {}).get("building_stats") or {}).items():
-            shown = {k: v for k, v in stats.items() if isinstance(v, int | float)}
+            shown = {k: round(v, 2) for k, v in stats.items() if isinstance(v, int | float)}
             lines.append(f"{metric}: " + ", ".join(f"{k} {v}" for k, v in list(shown.items())[:4]))
         lines.append(f"GET {api}/reports/{report['id']}   (CSV: its csv_url)")
         print("\n  " + "\n    ".join(lines), flush=True)
@@ -819,6 +835,18 @@ def start_report_demo(api: str, key: str, stop: threading.Event) -> threading.Th
     thread = threading.Thread(target=work, name="report-demo", daemon=True)
     thread.start()
     return thread
+
+
+def wait_for(process: subprocess.Popen[bytes]) -> None:
+    """Wait for `process` to exit, in short waits: a signal the kernel hands to another thread of
+    this process (any thread may take it) runs its handler here within a second, where one long
+    wait would never return to Python to run it."""
+    while True:
+        try:
+            process.wait(timeout=1)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def exit_with_parent() -> None:
@@ -842,34 +870,47 @@ def run(
     signal.signal(signal.SIGINT, signal.default_int_handler)
     exit_with_parent()
     stack = local_stack(api_port, emulator_port, schedule_every_s=schedule_every_s)
-    with stack as (endpoint, api, process):
-        keys = local_keys(endpoint, os.environ.get("ROOMTEMP_TABLE_NAME", "roomtemp"))
-        print(f"\n  roomtemp API   {api}   (try {api}/health)")
-        backend = "LocalStack" if is_localstack(endpoint) else "DynamoDB, S3, SQS; data in memory"
-        print(f"  emulator       {endpoint}   ({backend})")
-        print("  tenant         local")
-        print(f"  admin key      {keys['admin']}   (admin, read, ingest)")
-        print(f"  ingest key     {keys['ingest']}   (ingest only)")
-        print(f"  dashboard      {api}/   (paste the admin key)")
-        print(f"  API docs       {api}/docs   (OpenAPI: {api}/openapi.json)")
-        print(f"  ingest         drop files into s3://{LOCAL_BUCKET}/incoming/<tenant>/")
-        print("  workers        " + ", ".join(worker_names()) + " (as in AWS)")
-        stop = threading.Event()
-        threads = []
-        if demo:
-            threads.append(start_demo(api, keys["ingest"], stop, admin_key=keys["admin"]))
-            threads.append(start_report_demo(api, keys["admin"], stop))
-            print("  simulator      2 buildings x 3 rooms: 24 h of history, then every 10 s;")
-            print(f"                 then a report of {DEMO_BUILDING} over the last 24 h")
-        print(f"\n  curl -H 'Authorization: Bearer {keys['admin']}' {api}/buildings")
-        print("  Ctrl-C stops everything.\n", flush=True)
-        try:
-            with contextlib.suppress(KeyboardInterrupt):
-                process.wait()
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=10)
+    try:
+        with stack as (endpoint, api, process):
+            keys = local_keys(endpoint, os.environ.get("ROOMTEMP_TABLE_NAME", "roomtemp"))
+            print_banner(endpoint, api, keys)
+            stop = threading.Event()
+            threads = []
+            if demo:
+                threads.append(start_demo(api, keys["ingest"], stop, admin_key=keys["admin"]))
+                threads.append(start_report_demo(api, keys["admin"], stop))
+                print("  simulator      2 buildings x 3 rooms: 24 h of history, then every 10 s;")
+                print(f"                 then a report of {DEMO_BUILDING} over the last 24 h")
+            print(f"\n  curl -H 'Authorization: Bearer {keys['admin']}' {api}/buildings")
+            print("  Ctrl-C stops everything.\n", flush=True)
+            try:
+                with contextlib.suppress(KeyboardInterrupt):
+                    wait_for(process)
+            finally:
+                # A second signal (or make going away) must not cut the stopping short: a step
+                # skipped would leave the emulator's thread, or the API, behind.
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                print("\n  stopping the simulator, the workers, the API, the emulator", flush=True)
+                stop.set()
+                for thread in threads:
+                    thread.join(timeout=10)
+    finally:  # also when SIGTERM ends it (SystemExit)
+        print("  stopped", flush=True)
+
+
+def print_banner(endpoint: str, api: str, keys: dict[str, str]) -> None:
+    """What make run prints once everything is up: where things are, the keys, the workers."""
+    backend = "LocalStack" if is_localstack(endpoint) else "DynamoDB, S3, SQS; data in memory"
+    print(f"\n  roomtemp API   {api}   (try {api}/health)")
+    print(f"  emulator       {endpoint}   ({backend})")
+    print("  tenant         local")
+    print(f"  admin key      {keys['admin']}   (admin, read, ingest)")
+    print(f"  ingest key     {keys['ingest']}   (ingest only)")
+    print(f"  dashboard      {api}/   (paste the admin key)")
+    print(f"  API docs       {api}/docs   (OpenAPI: {api}/openapi.json)")
+    print(f"  ingest         drop files into s3://{LOCAL_BUCKET}/incoming/<tenant>/")
+    print("  workers        " + ", ".join(worker_names()) + " (as in AWS)")
 
 
 def worker_names() -> list[str]:

@@ -583,13 +583,13 @@ def policy_document(stage: str) -> Json:
                 "Resource": [f"{bucket}/{REPORTS_PREFIX}*"],
             },
             {
-                "Sid": "BucketListForMissingKeys",  # without it a missing key answers 403, not 404
+                # Without it a missing key answers 403, not 404. No s3:prefix condition: a
+                # GetObject/HeadObject carries none, so S3 would not count a conditioned grant.
+                # The role reads and writes every prefix of the bucket anyway.
+                "Sid": "BucketListForMissingKeys",
                 "Effect": "Allow",
                 "Action": ["s3:ListBucket"],
                 "Resource": [bucket],
-                "Condition": {
-                    "StringLike": {"s3:prefix": [f"{prefix}*" for prefix in BUCKET_PREFIXES]}
-                },
             },
             {
                 "Sid": "WorkQueues",
@@ -634,10 +634,14 @@ def policy_document(stage: str) -> Json:
             {
                 # Alert notifications go to topics the tenants own, in their accounts and
                 # regions: each topic's own policy must allow this role (docs/webhooks.md).
+                # Never a topic of this account (the ops alarms' pager): tenants name the ARN.
                 "Sid": "TenantAlertTopics",
                 "Effect": "Allow",
                 "Action": ["sns:Publish"],
                 "Resource": ["arn:aws:sns:*:*:*"],
+                "Condition": {
+                    "StringNotEquals": {"aws:ResourceAccount": "${aws:PrincipalAccount}"}
+                },
             },
             {
                 "Sid": "Tracing",  # X-Ray has no resource-level permissions

@@ -38,6 +38,7 @@ os.environ.update(
         # Page cursors are signed with the deployment's secret; the tests' is this one.
         "ROOMTEMP_CURSOR_SECRET": TEST_CURSOR_SECRET,
         "ROOMTEMP_ROLLUP_THREADS": "1",
+        "ROOMTEMP_BUCKET_READ_CONCURRENCY": "1",
     }
 )
 

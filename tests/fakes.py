@@ -10,12 +10,18 @@ import bisect
 import hashlib
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from chalicelib.domain.access import ApiKey
-from chalicelib.domain.alerts import AlertEvent, AlertRule, AlertState, RoomState
+from chalicelib.domain.alerts import (
+    CLOSED_BY_RULE_DELETE,
+    AlertEvent,
+    AlertRule,
+    AlertState,
+    RoomState,
+)
 from chalicelib.domain.alerts import Delivery as AlertDelivery
 from chalicelib.domain.models import Metric, Position, Reading, TableChange, WriteResult
 from chalicelib.domain.notify import DeliveryError, Target
@@ -30,6 +36,8 @@ from chalicelib.domain.rollups import (
 )
 from chalicelib.domain.timeutil import format_ms, now_ms
 from chalicelib.ports import Begun, ObjectGoneError, ReadingRepository, Repositories
+
+R = TypeVar("R")
 
 _Key = tuple[int, str]
 
@@ -432,14 +440,29 @@ class InMemoryReportRepository:
 class InMemoryObjectStore:
     """A bucket as a dict of key -> bytes; ETags are MD5 hex like S3's single-part ETags."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], int] = lambda: 0) -> None:
         self.objects: dict[str, bytes] = {}
         self.opened: list[tuple[str, int]] = []
+        self.clock = clock  # epoch ms: when put() stores an object (stored_ms)
+        self.stored: dict[str, int] = {}
+        self.reads = 0  # get_json, etag and stored_ms calls (S3 round trips)
 
     def put(self, key: str, data: bytes) -> str:
         """Store an object; return its ETag."""
         self.objects[key] = data
+        self.stored[key] = self.clock()
         return hashlib.md5(data).hexdigest()
+
+    def stored_ms(self, key: str) -> int:
+        """When put() stored the object."""
+        self.reads += 1
+        if key not in self.objects:
+            raise ObjectGoneError(f"object {key} is gone")
+        return self.stored.get(key, 0)
+
+    def each(self, work: Callable[[str], R], keys: Sequence[str]) -> Iterator[R]:
+        """`work` over `keys`, in turn."""
+        return map(work, keys)
 
     def open(self, key: str, *, etag: str | None = None, start: int = 0) -> Any:
         """A stream of the object from `start`."""
@@ -450,12 +473,14 @@ class InMemoryObjectStore:
 
     def etag(self, key: str) -> str:
         """The object's ETag."""
+        self.reads += 1
         if key not in self.objects:
             raise ObjectGoneError(f"object {key} is gone")
         return hashlib.md5(self.objects[key]).hexdigest()
 
     def get_json(self, key: str) -> Any | None:
         """The JSON under `key`, or None."""
+        self.reads += 1
         data = self.objects.get(key)
         return None if data is None else json.loads(data)
 
@@ -508,6 +533,7 @@ class Delivery:
     secret: str
     delivery_id: str
     event: str
+    tenant: str = ""
 
     def json(self) -> Any:
         """The body, parsed."""
@@ -527,10 +553,17 @@ class RecordingNotifier:
         self._failures.extend(DeliveryError(reason, retryable=retryable) for _ in range(times))
 
     def deliver(
-        self, target: Target, body: bytes, *, secret: str, delivery_id: str, event: str
+        self,
+        target: Target,
+        body: bytes,
+        *,
+        secret: str,
+        delivery_id: str,
+        event: str,
+        tenant: str = "",
     ) -> None:
         """Record the delivery, or raise the next failure it was told to."""
-        delivery = Delivery(target, body, secret, delivery_id, event)
+        delivery = Delivery(target, body, secret, delivery_id, event, tenant)
         self.attempts.append(delivery)
         if self._failures:
             raise self._failures.pop(0)
@@ -571,7 +604,8 @@ class InMemoryAlertRepository:
 
     def __init__(self) -> None:
         self.rules: dict[tuple[str, str], AlertRule] = {}  # (tenant, rule_id)
-        self.stored_states: dict[tuple[str, str, str, str], tuple[int, int, str | None]] = {}
+        self.stored_states: dict[tuple[str, str, str, str], RoomState] = {}
+        self.unsent: dict[tuple[str, str, str, str], int] = {}  # state -> when listed (ms)
         self.events: dict[tuple[str, str], AlertEvent] = {}  # (tenant, event_id)
         self.deliveries: dict[tuple[str, str], dict[str, AlertDelivery]] = {}
         self.calls: list[str] = []
@@ -592,13 +626,18 @@ class InMemoryAlertRepository:
 
     def delete_rule(self, rule: Any, now_ms: int) -> None:
         """Forget the rule and its states; close its active events."""
+        self.reset_states(rule, now_ms, CLOSED_BY_RULE_DELETE)
         self.rules.pop((rule.tenant, rule.rule_id), None)
+
+    def reset_states(self, rule: Any, now_ms: int, reason: str) -> None:
+        """Forget the rule's states; close its active events."""
         for key in [k for k in self.stored_states if k[0] == rule.tenant and k[2] == rule.rule_id]:
-            transitions, _, event_id = self.stored_states.pop(key)
-            event = self.events.get((rule.tenant, event_id or ""))
-            if transitions % 2 and event is not None and event.state is AlertState.ACTIVE:
+            state = self.stored_states.pop(key)
+            self.unsent.pop(key, None)
+            event = self.events.get((rule.tenant, state.event_id or ""))
+            if state.active and event is not None and event.state is AlertState.ACTIVE:
                 self.events[(rule.tenant, event.event_id)] = event.model_copy(
-                    update={"state": AlertState.CLEARED, "cleared_ms": now_ms}
+                    update={"state": AlertState.CLEARED, "cleared_ms": now_ms, "cleared_by": reason}
                 )
 
     def rules_of_building(self, tenant: str, building: str) -> list[Any]:
@@ -606,12 +645,10 @@ class InMemoryAlertRepository:
         self.calls.append("rules_of_building")
         return [r for (t, _), r in self.rules.items() if t == tenant and r.building == building]
 
-    def silent_rules(self, tenant: str) -> list[Any]:
-        """The tenant's silent rules."""
+    def silent_rules(self) -> list[Any]:
+        """Every tenant's silent rules."""
         self.calls.append("silent_rules")
-        return [
-            r for (t, _), r in self.rules.items() if t == tenant and r.condition.value == "silent"
-        ]
+        return [r for r in self.rules.values() if r.condition.value == "silent"]
 
     def states(
         self, tenant: str, building: str, pairs: Sequence[tuple[str, str]]
@@ -622,23 +659,18 @@ class InMemoryAlertRepository:
         for rule_id, room in pairs:
             stored = self.stored_states.get((tenant, building, rule_id, room))
             if stored is not None:
-                found[(rule_id, room)] = RoomState(
-                    rule_id=rule_id,
-                    room=room,
-                    transitions=stored[0],
-                    enqueued=stored[1],
-                    event_id=stored[2],
-                )
+                found[(rule_id, room)] = stored
         return found
 
     def transition(self, tenant: str, building: str, before: Any, after: Any, event: Any) -> bool:
-        """Both writes, or neither when the stored state moved on."""
+        """Every write, or none when the stored state moved on or the rule is gone."""
         self.calls.append("transition")
         key = (tenant, building, after.rule_id, after.room)
         stored = self.stored_states.get(key)
-        if (stored[0] if stored else 0) != before.transitions or (
-            before.transitions == 0 and stored is not None
-        ):
+        if (stored.transitions if stored else 0) != before.transitions:
+            return False
+        rule = self.rules.get((tenant, after.rule_id))
+        if rule is None or rule.building != building:
             return False
         if event.state is AlertState.ACTIVE and (tenant, event.event_id) in self.events:
             return False
@@ -653,17 +685,44 @@ class InMemoryAlertRepository:
                     "cleared_value": event.cleared_value,
                 }
             )
-        self.stored_states[key] = (after.transitions, after.enqueued, after.event_id)
+        self.stored_states[key] = after
+        if after.enqueued < after.transitions:
+            self.unsent[key] = now_ms()
         self.events[(tenant, event.event_id)] = event.model_copy(update={"deliveries": ()})
         return True
+
+    def mark_evaluated(self, tenant: str, building: str, states: Sequence[Any]) -> None:
+        """Raise the high-water marks."""
+        self.calls.append("mark_evaluated")
+        for state in states:
+            key = (tenant, building, state.rule_id, state.room)
+            stored = self.stored_states.get(key) or RoomState(
+                rule_id=state.rule_id, room=state.room
+            )
+            if stored.evaluated_ms < state.evaluated_ms:
+                self.stored_states[key] = stored.model_copy(
+                    update={"evaluated_ms": state.evaluated_ms}
+                )
 
     def mark_enqueued(self, tenant: str, building: str, state: Any) -> None:
         """Raise the enqueued mark."""
         self.calls.append("mark_enqueued")
         key = (tenant, building, state.rule_id, state.room)
         stored = self.stored_states.get(key)
-        if stored is not None and stored[1] < state.enqueued:
-            self.stored_states[key] = (stored[0], state.enqueued, stored[2])
+        if stored is not None and stored.enqueued < state.enqueued:
+            self.stored_states[key] = stored.model_copy(update={"enqueued": state.enqueued})
+            if stored.transitions == state.enqueued:
+                self.unsent.pop(key, None)
+
+    def unsent_states(self, before_ms: int) -> list[tuple[Any, Any]]:
+        """States listed as not enqueued before `before_ms`, with their rules."""
+        self.calls.append("unsent_states")
+        found = []
+        for key, listed in sorted(self.unsent.items(), key=lambda kv: kv[1]):
+            rule = self.rules.get((key[0], key[2]))
+            if listed < before_ms and rule is not None:
+                found.append((rule, self.stored_states[key]))
+        return found
 
     def get_event(self, tenant: str, building: str, event_id: str) -> Any:
         """One event with its deliveries."""
@@ -686,7 +745,7 @@ class InMemoryAlertRepository:
         self,
         tenant: str,
         states: Sequence[str],
-        building: str | None,
+        buildings: Sequence[str] | None,
         room: str | None,
         limit: int,
         after: str | None,
@@ -696,7 +755,7 @@ class InMemoryAlertRepository:
         for (t, event_id), event in self.events.items():
             if t != tenant or event.state.value not in states:
                 continue
-            if building is not None and event.building != building:
+            if buildings is not None and event.building not in buildings:
                 continue
             if room is not None and event.room != room:
                 continue
@@ -711,6 +770,32 @@ class InMemoryAlertRepository:
         events = [self.get_event(tenant, e.building, e.event_id) for _, _, e in page]
         return events, (page[-1][1] if len(found) > limit else None)
 
+    def delete_for_room(self, tenant: str, building: str, room: str) -> int:
+        """Forget the room's rules, its states of every rule and its events."""
+        doomed = 0
+        for key in [
+            k
+            for k, r in self.rules.items()
+            if k[0] == tenant and r.building == building and r.room == room
+        ]:
+            del self.rules[key]
+            doomed += 2  # the rule and its pointer
+        mine = (tenant, building, room)
+        for place in [k for k in self.stored_states if (k[0], k[1], k[3]) == mine]:
+            del self.stored_states[place]
+            self.unsent.pop(place, None)
+            doomed += 1
+        gone = [
+            k
+            for k, e in self.events.items()
+            if k[0] == tenant and e.building == building and e.room == room
+        ]
+        for event in gone:
+            del self.events[event]
+            self.deliveries.pop(event, None)
+            doomed += 1
+        return doomed
+
     def delete_for_building(self, tenant: str, building: str) -> int:
         """Forget everything of the building."""
         doomed = 0
@@ -719,6 +804,7 @@ class InMemoryAlertRepository:
             doomed += 1
         for place in [k for k in self.stored_states if k[:2] == (tenant, building)]:
             del self.stored_states[place]
+            self.unsent.pop(place, None)
             doomed += 1
         gone = [k for k, e in self.events.items() if k[0] == tenant and e.building == building]
         for event in gone:

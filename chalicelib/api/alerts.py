@@ -17,7 +17,14 @@ from chalicelib.api.queries import PageQuery, Query
 from chalicelib.api.routing import Reply, route
 from chalicelib.api.scope import owner, reachable
 from chalicelib.domain.access import Principal, Scope
-from chalicelib.domain.alerts import MAX_MINUTES, MAX_TARGETS, AlertEvent, AlertRule, AlertState
+from chalicelib.domain.alerts import (
+    MAX_MINUTES,
+    MAX_TARGETS,
+    AlertEvent,
+    AlertRule,
+    AlertState,
+    Delivery,
+)
 from chalicelib.domain.alerts import Condition as AlertCondition
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.errors import MalformedRequestError
@@ -153,10 +160,18 @@ class AlertRulesPage(_Out):
 class DeliveryOut(_Out):
     delivery_id: str
     transition: str
-    target: str
-    status: str = Field(description="pending (retrying), delivered or failed")
+    target: int = Field(description="the target's index in the rule's `notify`")
+    kind: str = Field(description="webhook or sns")
+    host: str = Field(description="the webhook's host (never its path or query) or SNS endpoint")
+    status: str = Field(
+        description="pending (retrying), delivered, failed, or skipped (no notify queue)"
+    )
     attempts: int
     last_error: str | None
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> DeliveryOut:
+        return cls(**delivery.model_dump(mode="json", exclude={"ref"}))
 
 
 class AlertEventOut(_Out):
@@ -174,6 +189,9 @@ class AlertEventOut(_Out):
     fired_at: Timestamp
     cleared_at: Timestamp | None
     cleared_value: float | None
+    cleared_by: str | None = Field(
+        description='null: the room came back; "rule changed" or "rule deleted": closed by an edit'
+    )
     notifications: list[DeliveryOut]
 
     @classmethod
@@ -193,7 +211,8 @@ class AlertEventOut(_Out):
             fired_at=event.fired_ms,
             cleared_at=event.cleared_ms,
             cleared_value=event.cleared_value,
-            notifications=[DeliveryOut(**d.model_dump(mode="json")) for d in event.deliveries],
+            cleared_by=event.cleared_by,
+            notifications=[DeliveryOut.of(d) for d in event.deliveries],
         )
 
 
@@ -311,7 +330,9 @@ def get_rule(principal: Principal, rule_id: str) -> AlertRuleOut:
 
 @route(alerts_api, RULE, "PATCH", Scope.ADMIN, body=AlertRulePatch, responses={200: AlertRuleOut})
 def patch_rule(principal: Principal, rule_id: str) -> AlertRuleOut:
-    """Change an alert rule (threshold, window, targets, name...)."""
+    """Change an alert rule (threshold, window, targets, name...). Changing its metric, condition
+    or unit needs its thresholds in the same PATCH (422 otherwise) and starts it over: active
+    events close with `cleared_by: "rule changed"`."""
     patch = parse_body(AlertRulePatch, json_body(alerts_api.current_request))
     found = _owned(principal, rule_id)
     changes: dict[str, Any] = {name: getattr(patch, name) for name in patch.model_fields_set}
@@ -322,6 +343,7 @@ def patch_rule(principal: Principal, rule_id: str) -> AlertRuleOut:
         found.rule_id,
         changes,
         allow_local=_allow_local(),
+        now_ms=now_ms(),
     )
     wiring.rules_cache().forget(found.tenant, found.building)
     return AlertRuleOut.of(updated)
@@ -343,11 +365,16 @@ def delete_rule(principal: Principal, rule_id: str) -> Reply:
     alerts_api, "/alerts", "GET", Scope.READ, query=AlertsQuery, responses={200: AlertEventsPage}
 )
 def list_alerts(principal: Principal) -> AlertEventsPage:
-    """Alert events of the caller's tenant: active first, then cleared; by building and room."""
+    """Alert events of the caller's tenant: active first, then cleared; by building and room (a
+    key bound to buildings: of those buildings)."""
     asked = parse_query(AlertsQuery, alerts_api.current_request)
     if asked.room is not None and asked.building is None:
         raise MalformedRequestError("room: give building too")
-    building = None if asked.building is None else reachable(principal, asked.building)
+    buildings: list[str] | None = None
+    if asked.building is not None:
+        buildings = [reachable(principal, asked.building)]
+    elif principal.buildings is not None:  # read per bound building: pages stay full
+        buildings = sorted(principal.buildings)
     after = None
     if asked.cursor is not None:
         state = decode_cursor(asked.cursor, wiring.cursor_secret())
@@ -358,7 +385,7 @@ def list_alerts(principal: Principal) -> AlertEventsPage:
         wiring.alert_repository(),
         owner(principal),
         state=asked.state,
-        building=building,
+        buildings=buildings,
         room=asked.room,
         limit=asked.limit,
         after=after,
@@ -367,6 +394,6 @@ def list_alerts(principal: Principal) -> AlertEventsPage:
         None if last is None else encode_cursor({"k": "alerts", "a": last}, wiring.cursor_secret())
     )
     return AlertEventsPage(
-        items=[AlertEventOut.of(e) for e in events if principal.reaches(e.building)],
+        items=[AlertEventOut.of(e) for e in events],
         next_cursor=cursor,
     )

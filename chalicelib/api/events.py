@@ -19,6 +19,8 @@ from chalicelib.domain.timeutil import now_ms
 from chalicelib.services import alerts, reports, rollups
 from chalicelib.settings import get_settings
 
+NOTIFY_RESERVE_SECONDS = 5.0  # kept back for re-sending what is left and reporting the batch
+
 
 def _sqs_batch(event: SQSEvent, handle: Callable[[Any], None]) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import (
@@ -112,12 +114,20 @@ def _earliest(a: str | None, b: str | None) -> str | None:
 
 
 def notify_messages(event: SQSEvent) -> dict[str, Any]:
-    """The notify queue: deliver each alert transition to its rule's targets (webhooks, SNS)."""
+    """The notify queue: deliver each alert transition to its rule's targets (webhooks, SNS).
+
+    Under the worker budget: each delivery has a deadline, and once the invocation's remaining
+    time is shorter than one delivery and a reserve, the rest is re-sent to the queue unsent
+    (its attempt not counted), so no message waits out a visibility timeout behind a slow one.
+    """
     settings = get_settings()
     policy = alerts.DeliveryPolicy(
         max_attempts=settings.notify_max_attempts,
         base_delay_s=settings.notify_retry_base_seconds,
     )
+    remaining = getattr(event.context, "get_remaining_time_in_millis", None)
+    time_left = None if remaining is None else (lambda: remaining() / 1000)
+    needed_s = wiring.notify_deadline_seconds() + NOTIFY_RESERVE_SECONDS
 
     def handle(record: Any) -> None:
         alerts.deliver(
@@ -127,31 +137,24 @@ def notify_messages(event: SQSEvent) -> dict[str, Any]:
             record.body,
             policy=policy,
             allow_local=settings.webhooks_allow_local,
+            time_left=time_left,
+            needed_s=needed_s,
         )
 
     return _sqs_batch(event, handle)
 
 
 def silent_rooms(event: Any) -> dict[str, Any]:
-    """The schedule: fire the silent rules of rooms without readings (and clear the rest)."""
+    """The schedule: fire the silent rules of rooms without readings (and clear the rest), and
+    enqueue the notifications whose enqueue failed (the notify queue was down)."""
     remaining = getattr(getattr(event, "context", None), "get_remaining_time_in_millis", None)
     with wiring.worker_budget(remaining):
         repos = wiring.repositories()
-        outcome = alerts.check_silence(
-            wiring.alerting(), repos.registry, _active_tenants(repos.registry), now_ms()
-        )
+        deps = wiring.alerting()
+        now = now_ms()
+        outcome = alerts.check_silence(deps, repos.registry, now)
+        requeued = alerts.enqueue_unsent(deps, now) if deps.queue is not None else 0
     observability.logger().debug(
-        "silence check", rooms=outcome.rooms, transitions=outcome.transitions
+        "silence check", rooms=outcome.rooms, transitions=outcome.transitions, requeued=requeued
     )
-    return {"rooms": outcome.rooms, "transitions": outcome.transitions}
-
-
-def _active_tenants(registry: Any) -> list[str]:
-    tenants: list[str] = []
-    after = None
-    while True:
-        page = registry.list_tenants(500, after)
-        tenants.extend(t.tenant for t in page.items if not t.disabled)
-        if page.next_after is None:
-            return tenants
-        after = page.next_after
+    return {"rooms": outcome.rooms, "transitions": outcome.transitions, "requeued": requeued}

@@ -72,7 +72,7 @@ class ImportOut(_Out):
     import_id: str
     filename: str
     status: str = Field(
-        description="awaiting_upload | expired | queued | processing | done | failed"
+        description="awaiting_upload | expired | queued | stalled | processing | done | failed"
     )
     created_at: str
     upload_expires_at: str
@@ -103,7 +103,7 @@ class ImportOut(_Out):
             duplicates=report.duplicates if report else 0,
             rejected=report.rejected if report else 0,
             rejected_rows=shown,
-            error=report.error if report else None,
+            error=report.error if report else view.error,
             started_at=(report.started_at or None) if report else None,
             updated_at=(report.updated_at or None) if report else None,
         )
@@ -144,7 +144,8 @@ def post_import(principal: Principal) -> Reply:
     """
     request = imports_api.current_request
     caller = unbound(principal)
-    asked = parse_body(ImportIn, json_body(request))
+    # No body at all is `{}`: every field has a default (docs/api.md)
+    asked = parse_body(ImportIn, json_body(request) if request.raw_body else {})
     key = request.headers.get("idempotency-key")
     if key is None:
         return _create(caller, asked, now_ms())
@@ -157,6 +158,8 @@ def post_import(principal: Principal) -> Reply:
         lambda now: _json_reply(_create(caller, asked, now)),
     )
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    if status == 201 and isinstance(body, dict) and "status_url" in body:
+        headers["Location"] = str(body["status_url"])  # the kept answer keeps no headers
     return Reply(status, RawJson(value=body), headers)
 
 
@@ -201,7 +204,11 @@ def _create(principal: Principal, asked: ImportIn, now: int) -> Reply:
 def get_import(principal: Principal, import_id: str) -> ImportOut:
     """One import: its state, row counts and its first 100 rejected rows (line and reason)."""
     view = uploads.import_status(
-        wiring.object_store(), owner(unbound(principal)), import_id, now_ms=now_ms()
+        wiring.object_store(),
+        owner(unbound(principal)),
+        import_id,
+        now_ms=now_ms(),
+        stall_seconds=get_settings().import_stall_seconds,
     )
     return ImportOut.of(view, rows_shown=REJECTED_ROWS_SHOWN)
 
@@ -219,6 +226,7 @@ def list_imports(principal: Principal) -> ImportsPage:
         after=page_after(asked.cursor, "imports"),
         limit=asked.limit,
         now_ms=now_ms(),
+        stall_seconds=get_settings().import_stall_seconds,
     )
     return ImportsPage(
         items=[ImportOut.of(v, rows_shown=None) for v in views],

@@ -227,7 +227,9 @@ def delete_room(principal: Principal, building: str, room: str) -> Reply:
         identifier(room, "room"),
         force=_force(),
         known=wiring.known_rooms(),
+        alerts=wiring.alert_repository(),
     )
+    wiring.rules_cache().forget(owner(principal), building)
     return Reply(204)
 
 

@@ -9,6 +9,7 @@ notifier and the stream consumer never overwrite each other's writes.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from chalicelib.aws.dynamo import DynamoTable, Item
 from chalicelib.aws.items import number
 from chalicelib.aws.retry import error_code
 from chalicelib.domain.alerts import (
+    CLOSED_BY_RULE_DELETE,
     AlertEvent,
     AlertRule,
     AlertState,
@@ -26,8 +28,9 @@ from chalicelib.domain.alerts import (
     Delivery,
     RoomState,
 )
+from chalicelib.domain.timeutil import format_ms
 
-_EVENT_FIXED = ("state", "cleared_ms", "cleared_value", "deliveries")
+_EVENT_FIXED = ("state", "cleared_ms", "cleared_value", "cleared_by", "deliveries")
 
 
 def _key(pair: tuple[str, str]) -> Item:
@@ -67,6 +70,8 @@ def _event_of(item: Item) -> AlertEvent:
         fields["cleared_ms"] = int(item["cleared_ms"]["N"])
     if "cleared_value" in item:
         fields["cleared_value"] = float(item["cleared_value"]["N"])
+    if "cb" in item:
+        fields["cleared_by"] = item["cb"]["S"]
     recorded = sorted((item.get("d") or {}).get("M", {}).items())
     fields["deliveries"] = [json.loads(value["S"]) for _, value in recorded]
     return AlertEvent.model_validate(fields)
@@ -76,9 +81,10 @@ def _state_of(rule_id: str, room: str, item: Item) -> RoomState:
     return RoomState(
         rule_id=rule_id,
         room=room,
-        transitions=int(item["n"]["N"]),
+        transitions=int(item.get("n", {}).get("N", "0")),
         enqueued=int(item.get("q", {}).get("N", "0")),
         event_id=item.get("e", {}).get("S"),
+        evaluated_ms=int(item.get("w", {}).get("N", "0")),
     )
 
 
@@ -121,6 +127,16 @@ class DynamoAlertRepository:
 
     def delete_rule(self, rule: AlertRule, now_ms: int) -> None:
         """States first (closing active events), then the rule and its pointer."""
+        self.reset_states(rule, now_ms, CLOSED_BY_RULE_DELETE)
+        self._table.batch_write(
+            deletes=[
+                _key(keys.alert_rule_key(rule.tenant, rule.building, rule.rule_id)),
+                _key(keys.alert_rule_pointer(rule.tenant, rule.rule_id)),
+            ]
+        )
+
+    def reset_states(self, rule: AlertRule, now_ms: int, reason: str) -> None:
+        """Delete every state of the rule, closing its active events (`cleared_by` reason)."""
         pk = keys.alerts_pk(rule.tenant, rule.building)
         states = list(
             self._table.query(
@@ -133,27 +149,26 @@ class DynamoAlertRepository:
             )
         )
         for item in states:
-            if int(item["n"]["N"]) % 2 == 1 and "e" in item:
-                self._close_quietly(rule.tenant, rule.building, item["e"]["S"], now_ms)
+            if int(item.get("n", {}).get("N", "0")) % 2 == 1 and "e" in item:
+                self._close_quietly(rule.tenant, rule.building, item["e"]["S"], now_ms, reason)
         self._table.batch_write(deletes=[{"pk": i["pk"], "sk": i["sk"]} for i in states])
-        self._table.batch_write(
-            deletes=[
-                _key(keys.alert_rule_key(rule.tenant, rule.building, rule.rule_id)),
-                _key(keys.alert_rule_pointer(rule.tenant, rule.rule_id)),
-            ]
-        )
 
-    def _close_quietly(self, tenant: str, building: str, event_id: str, now_ms: int) -> None:
+    def _close_quietly(
+        self, tenant: str, building: str, event_id: str, now_ms: int, reason: str
+    ) -> None:
         item = self._table.get(_key(keys.alert_event_key(tenant, building, event_id)))
         if item is None or item["st"]["S"] != AlertState.ACTIVE.value:
             return
         event = _event_of(item)
         self._table.update(
             _key(keys.alert_event_key(tenant, building, event_id)),
-            UpdateExpression="SET st = :cleared, cleared_ms = :at, gsi1sk = :sk",
+            UpdateExpression="SET st = :cleared, cleared_ms = :at, cb = :by, gsi1sk = :sk",
+            ConditionExpression="st = :active",
             ExpressionAttributeValues={
                 ":cleared": {"S": AlertState.CLEARED.value},
+                ":active": {"S": AlertState.ACTIVE.value},
                 ":at": {"N": str(now_ms)},
+                ":by": {"S": reason},
                 ":sk": {"S": _event_index_sk(event, AlertState.CLEARED)},
             },
         )
@@ -169,15 +184,17 @@ class DynamoAlertRepository:
         )
         return [AlertRule.model_validate_json(item["doc"]["S"]) for item in items]
 
-    def silent_rules(self, tenant: str) -> list[AlertRule]:
-        """The tenant's silent-rules list in gsi1."""
-        index_pk, _ = keys.silent_rule_index(tenant, "", "")
-        items = self._table.query(
-            IndexName=keys.GSI1,
-            KeyConditionExpression="gsi1pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": index_pk}},
-        )
-        return [AlertRule.model_validate_json(item["doc"]["S"]) for item in items]
+    def silent_rules(self) -> list[AlertRule]:
+        """Every tenant's silent rules: one Query per shard of their gsi1 list."""
+        rules: list[AlertRule] = []
+        for index_pk in keys.silent_rule_partitions():
+            items = self._table.query(
+                IndexName=keys.GSI1,
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": index_pk}},
+            )
+            rules.extend(AlertRule.model_validate_json(item["doc"]["S"]) for item in items)
+        return rules
 
     # -- states and transitions ---------------------------------------------------------------
 
@@ -198,20 +215,28 @@ class DynamoAlertRepository:
     def transition(
         self, tenant: str, building: str, before: RoomState, after: RoomState, event: AlertEvent
     ) -> bool:
-        """State (conditional on its transition count) and event, in one transaction."""
+        """State (conditional on its transition count), event and a check that the rule still
+        exists (a warm rules cache may hold a deleted one), in one transaction."""
         state = _key(keys.alert_state_key(tenant, building, after.rule_id, after.room))
         state.update(
             {
                 "n": {"N": str(after.transitions)},
                 "q": {"N": str(after.enqueued)},
+                "w": {"N": str(after.evaluated_ms)},
                 "tenant": {"S": tenant},
             }
         )
         if after.event_id is not None:
             state["e"] = {"S": after.event_id}
-        if before.transitions == 0:
+        if after.enqueued < after.transitions:  # listed until its notification is enqueued
+            index_pk, index_sk = keys.unsent_state_index(
+                tenant, building, after.rule_id, after.room, int(time.time() * 1000)
+            )
+            state["gsi1pk"] = {"S": index_pk}
+            state["gsi1sk"] = {"S": index_sk}
+        if before.transitions == 0:  # the item may hold a high-water mark only
             state_write: dict[str, Any] = {
-                "Put": {"Item": state, "ConditionExpression": "attribute_not_exists(pk)"}
+                "Put": {"Item": state, "ConditionExpression": "attribute_not_exists(n)"}
             }
         else:
             state_write = {
@@ -247,16 +272,71 @@ class DynamoAlertRepository:
                     "ExpressionAttributeValues": values,
                 }
             }
-        return self._transact([state_write, event_write])
+        rule_check = {
+            "ConditionCheck": {
+                "Key": _key(keys.alert_rule_key(tenant, building, after.rule_id)),
+                "ConditionExpression": "attribute_exists(pk)",
+            }
+        }
+        return self._transact([state_write, event_write, rule_check])
+
+    def mark_evaluated(self, tenant: str, building: str, states: Sequence[RoomState]) -> None:
+        """Raise each state's high-water mark (never lower it): one UpdateItem each."""
+        for state in states:
+            self._table.update(
+                _key(keys.alert_state_key(tenant, building, state.rule_id, state.room)),
+                UpdateExpression="SET w = :w, tenant = :tenant",
+                ConditionExpression="attribute_not_exists(w) OR w < :w",
+                ExpressionAttributeValues={
+                    ":w": {"N": str(state.evaluated_ms)},
+                    ":tenant": {"S": tenant},
+                },
+            )
 
     def mark_enqueued(self, tenant: str, building: str, state: RoomState) -> None:
-        """Raise the state's enqueued mark (never lower it)."""
-        self._table.update(
-            _key(keys.alert_state_key(tenant, building, state.rule_id, state.room)),
-            UpdateExpression="SET q = :q",
-            ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(q) OR q < :q)",
-            ExpressionAttributeValues={":q": {"N": str(state.enqueued)}},
+        """Raise the state's enqueued mark (never lower it); off the unsent list once it has
+        caught up with the transitions."""
+        key = _key(keys.alert_state_key(tenant, building, state.rule_id, state.room))
+        values = {":q": {"N": str(state.enqueued)}}
+        rising = "attribute_exists(pk) AND (attribute_not_exists(q) OR q < :q)"
+        if not self._table.update(
+            key,
+            UpdateExpression="SET q = :q REMOVE gsi1pk, gsi1sk",
+            ConditionExpression=f"{rising} AND n = :q",
+            ExpressionAttributeValues=values,
+        ):
+            self._table.update(
+                key,
+                UpdateExpression="SET q = :q",
+                ConditionExpression=rising,
+                ExpressionAttributeValues=values,
+            )
+
+    def unsent_states(self, before_ms: int) -> list[tuple[AlertRule, RoomState]]:
+        """States listed as not yet enqueued since before `before_ms`, with their rules (one
+        Query of a partition that is empty while the notify queue works)."""
+        found: list[tuple[AlertRule, RoomState]] = []
+        items = self._table.query(
+            IndexName=keys.GSI1,
+            KeyConditionExpression="gsi1pk = :pk AND gsi1sk < :before",
+            ExpressionAttributeValues={
+                ":pk": {"S": keys.UNSENT_STATES_PK},
+                ":before": {"S": format_ms(before_ms)},
+            },
         )
+        for item in items:
+            tenant, building, rule_id, room = keys.parse_alert_state(
+                item["pk"]["S"], item["sk"]["S"]
+            )
+            rule = self._table.get(_key(keys.alert_rule_key(tenant, building, rule_id)))
+            if rule is not None:
+                found.append(
+                    (
+                        AlertRule.model_validate_json(rule["doc"]["S"]),
+                        _state_of(rule_id, room, item),
+                    )
+                )
+        return found
 
     # -- events -------------------------------------------------------------------------------
 
@@ -281,14 +361,15 @@ class DynamoAlertRepository:
         self,
         tenant: str,
         states: Sequence[str],
-        building: str | None,
+        buildings: Sequence[str] | None,
         room: str | None,
         limit: int,
         after: str | None,
     ) -> tuple[list[AlertEvent], str | None]:
-        """gsi1 ranges, one per state, read in order from `after` on."""
+        """gsi1 ranges, one per state (and building), read in order from `after` on."""
         found: list[tuple[str, AlertEvent]] = []
-        for state in states:
+        places: list[str | None] = [None] if buildings is None else [*sorted(buildings)]
+        for state, building in ((s, b) for s in states for b in places):
             prefix = keys.alert_event_prefix(state, building, room)
             high = prefix + keys.HIGH
             if after is not None and after >= high:
@@ -313,6 +394,47 @@ class DynamoAlertRepository:
         more = len(found) > limit
         page = found[:limit]
         return [event for _, event in page], (page[-1][0] if more else None)
+
+    def delete_for_room(self, tenant: str, building: str, room: str) -> int:
+        """The room's rules (and pointers), every rule's state of the room and the room's
+        events; how many items."""
+        pk = keys.alerts_pk(tenant, building)
+        doomed: list[Item] = []
+        event_ids: set[str] = set()
+        for item in self._table.query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": pk}, ":prefix": {"S": keys.ALERT_RULE_PREFIX}},
+            ConsistentRead=True,
+        ):
+            rule = AlertRule.model_validate_json(item["doc"]["S"])
+            if rule.room == room:
+                doomed.append(_key(keys.alert_rule_key(tenant, building, rule.rule_id)))
+                doomed.append(_key(keys.alert_rule_pointer(tenant, rule.rule_id)))
+        for item in self._table.query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": pk}, ":prefix": {"S": keys.ALERT_STATE_PREFIX}},
+            ConsistentRead=True,
+        ):
+            if keys.parse_alert_state(item["pk"]["S"], item["sk"]["S"])[3] == room:
+                doomed.append({"pk": item["pk"], "sk": item["sk"]})
+                if "e" in item:  # the last firing's event: found even before gsi1 has it
+                    event_ids.add(item["e"]["S"])
+        for state in AlertState:
+            prefix = keys.alert_event_prefix(state.value, building, room)
+            for item in self._table.query(
+                IndexName=keys.GSI1,
+                KeyConditionExpression="gsi1pk = :pk AND gsi1sk BETWEEN :low AND :high",
+                ExpressionAttributeValues={
+                    ":pk": {"S": keys.alert_events_pk(tenant)},
+                    ":low": {"S": prefix},
+                    ":high": {"S": prefix + keys.HIGH},
+                },
+                ProjectionExpression="pk, sk",
+            ):
+                event_ids.add(keys.parse_alert_event_sk(item["sk"]["S"]))
+        doomed += [_key(keys.alert_event_key(tenant, building, e)) for e in sorted(event_ids)]
+        self._table.batch_write(deletes=doomed)
+        return len(doomed)
 
     def delete_for_building(self, tenant: str, building: str) -> int:
         """The whole alert partition, and the pointers of its rules."""

@@ -13,6 +13,7 @@ readings.
 from __future__ import annotations
 
 import calendar
+import hashlib
 
 from chalicelib.domain.timeutil import format_ms
 
@@ -195,7 +196,8 @@ def reports_of_building(tenant: str, building: str) -> tuple[str, str]:
 # One partition per tenant's building holds its rules (room and building-wide: one Query reads
 # every rule that applies to its rooms), each (rule, room)'s state and the alert events. Deleting
 # the building deletes the partition. A rule found by id goes through a small pointer item;
-# silent rules are listed per tenant in gsi1 (sparse), alert events per tenant in gsi1 too.
+# gsi1 (sparse) lists every tenant's silent rules in a few shards (the minute's schedule reads
+# them all), the states whose notification is not yet enqueued, and each tenant's alert events.
 ALERT_RULE_PREFIX = "rule" + SEP
 ALERT_STATE_PREFIX = "state" + SEP
 ALERT_EVENT_PREFIX = "event" + SEP
@@ -221,9 +223,38 @@ def alert_rule_pointer(tenant: str, rule_id: str) -> tuple[str, str]:
     return f"@alr{SEP}{tenant}{SEP}{rule_id}", META
 
 
+SILENT_RULE_SHARDS = 4  # the minute's silence check reads this many index partitions
+
+
 def silent_rule_index(tenant: str, building: str, rule_id: str) -> tuple[str, str]:
-    """(gsi1pk, gsi1sk) that lists a silent rule under its tenant."""
-    return f"@t{SEP}{tenant}{SEP}silent-rules", f"{building}{SEP}{rule_id}"
+    """(gsi1pk, gsi1sk) that lists a silent rule with every tenant's: one of a few shards (by
+    tenant and building), so the schedule's Queries do not grow with the tenants."""
+    digest = hashlib.sha256(f"{tenant}{SEP}{building}".encode()).digest()
+    shard = digest[0] % SILENT_RULE_SHARDS
+    return f"@silent-rules{SEP}{shard}", f"{tenant}{SEP}{building}{SEP}{rule_id}"
+
+
+def silent_rule_partitions() -> list[str]:
+    """Every gsi1 partition of the silent-rules list."""
+    return [f"@silent-rules{SEP}{shard}" for shard in range(SILENT_RULE_SHARDS)]
+
+
+UNSENT_STATES_PK = f"@alerts{SEP}unsent"  # gsi1: states whose notification is not yet enqueued
+
+
+def unsent_state_index(
+    tenant: str, building: str, rule_id: str, room: str, at_ms: int
+) -> tuple[str, str]:
+    """(gsi1pk, gsi1sk) listing a (rule, room) state whose last transition is not yet on the
+    notify queue, by the time it was written."""
+    return UNSENT_STATES_PK, SEP.join((format_ms(at_ms), tenant, building, rule_id, room))
+
+
+def parse_alert_state(pk: str, sk: str) -> tuple[str, str, str, str]:
+    """(tenant, building, rule_id, room) of a state item's key."""
+    _, tenant, building = pk.split(SEP)
+    _, rule_id, room = sk.split(SEP)
+    return tenant, building, rule_id, room
 
 
 def alert_state_key(tenant: str, building: str, rule_id: str, room: str) -> tuple[str, str]:
@@ -239,6 +270,11 @@ def alert_states_of_rule(rule_id: str) -> str:
 def alert_event_key(tenant: str, building: str, event_id: str) -> tuple[str, str]:
     """(pk, sk) of one alert event."""
     return alerts_pk(tenant, building), ALERT_EVENT_PREFIX + event_id
+
+
+def parse_alert_event_sk(sk: str) -> str:
+    """The event id an event's sort key names."""
+    return sk[len(ALERT_EVENT_PREFIX) :]
 
 
 def alert_events_pk(tenant: str) -> str:

@@ -9,10 +9,13 @@ Redirects are never followed: a 3xx is a failure (it could point inside the VPC)
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +28,7 @@ from chalicelib.domain.notify import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     SIGNATURE_HEADER,
+    TENANT_ATTRIBUTE,
     DeliveryError,
     SnsTarget,
     Target,
@@ -112,25 +116,43 @@ class HttpSnsNotifier:
         sns_client: Callable[[str], Any],
         *,
         timeout_s: float = 5.0,
+        deadline_s: float | None = None,
         allow_local: bool = False,
         resolve: Resolver | None = None,
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self._sns_client = sns_client  # the region's boto3 SNS client (built on first use)
-        self.timeout_s = timeout_s
+        self.timeout_s = timeout_s  # each network step
+        # The whole POST (every address, connect, send, answer): a receiver that drips its answer
+        # or a name with many dead addresses cannot hold the notify Lambda longer than this.
+        self.deadline_s = 2 * timeout_s if deadline_s is None else deadline_s
         self.allow_local = allow_local
         self._resolve = resolve
         self._tls = tls
 
     def deliver(
-        self, target: Target, body: bytes, *, secret: str, delivery_id: str, event: str
+        self,
+        target: Target,
+        body: bytes,
+        *,
+        secret: str,
+        delivery_id: str,
+        event: str,
+        tenant: str = "",
     ) -> None:
         """Deliver `body` once; DeliveryError (with `retryable`) when it was not delivered."""
         signature = sign(secret, body)
         if isinstance(target, WebhookTarget):
             self._post(target, body, signature=signature, delivery_id=delivery_id, event=event)
         else:
-            self._publish(target, body, signature=signature, delivery_id=delivery_id, event=event)
+            self._publish(
+                target,
+                body,
+                signature=signature,
+                delivery_id=delivery_id,
+                event=event,
+                tenant=tenant,
+            )
 
     # -- webhooks ------------------------------------------------------------------------------
 
@@ -155,13 +177,15 @@ class HttpSnsNotifier:
                     raise DeliveryError(f"address {text} is {problem}", retryable=False)
         return addresses
 
-    def _connection(self, scheme: str, host: str, port: int, address: Address) -> Any:
+    def _connection(
+        self, scheme: str, host: str, port: int, address: Address, timeout: float
+    ) -> Any:
         if scheme == "https":
             context = self._tls or ssl.create_default_context()
             return PinnedHTTPSConnection(
-                host, port, address=address, timeout=self.timeout_s, context=context
+                host, port, address=address, timeout=timeout, context=context
             )
-        return PinnedHTTPConnection(host, port, address=address, timeout=self.timeout_s)
+        return PinnedHTTPConnection(host, port, address=address, timeout=timeout)
 
     def _post(
         self, target: WebhookTarget, body: bytes, *, signature: str, delivery_id: str, event: str
@@ -182,10 +206,15 @@ class HttpSnsNotifier:
             DELIVERY_HEADER: delivery_id,
             EVENT_HEADER: event,
         }
+        deadline = time.monotonic() + self.deadline_s
         addresses = self._addresses(host, port)
         last: DeliveryError | None = None
         for address in addresses:
-            connection = self._connection(scheme, host, port, address)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                last = self._past_deadline()
+                break
+            connection = self._connection(scheme, host, port, address, min(self.timeout_s, left))
             try:
                 try:
                     connection.connect()
@@ -201,7 +230,7 @@ class HttpSnsNotifier:
                 except (ssl.SSLError, OSError):
                     last = DeliveryError(f"cannot connect to {host}:{port}", retryable=True)
                     continue
-                status = self._exchange(connection, path, body, headers)
+                status = self._exchange(connection, path, body, headers, deadline)
             finally:
                 connection.close()
             self._judge(status)
@@ -209,19 +238,53 @@ class HttpSnsNotifier:
         assert last is not None
         raise last
 
-    def _exchange(self, connection: Any, path: str, body: bytes, headers: dict[str, str]) -> int:
-        """Send the POST on an open connection; the answer's status (its body is capped)."""
+    def _past_deadline(self) -> DeliveryError:
+        return DeliveryError(
+            f"no answer within the delivery deadline of {_seconds(self.deadline_s)}",
+            retryable=True,
+        )
+
+    def _exchange(
+        self, connection: Any, path: str, body: bytes, headers: dict[str, str], deadline: float
+    ) -> int:
+        """Send the POST on an open connection; the answer's status (its body is capped). The
+        socket's timeout bounds each step; a watchdog shuts the socket at the deadline, so an
+        answer dripped a byte at a time cannot take longer."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise self._past_deadline()
+        expired = threading.Event()
+
+        def cut() -> None:
+            expired.set()
+            sock = connection.sock
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+        watchdog = threading.Timer(left, cut)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             connection.request("POST", path, body=body, headers=headers)
             response = connection.getresponse()
             response.read(RESPONSE_CAP_BYTES)
-            return int(response.status)
+            status = int(response.status)
         except TimeoutError:
+            if expired.is_set():
+                raise self._past_deadline() from None
             raise DeliveryError(
                 f"timeout after {_seconds(self.timeout_s)}", retryable=True
             ) from None
         except (http.client.HTTPException, OSError):
+            if expired.is_set():
+                raise self._past_deadline() from None
             raise DeliveryError("connection failed before an answer", retryable=True) from None
+        finally:
+            watchdog.cancel()
+        if expired.is_set():
+            raise self._past_deadline()
+        return status
 
     @staticmethod
     def _judge(status: int) -> None:
@@ -235,7 +298,14 @@ class HttpSnsNotifier:
     # -- SNS -----------------------------------------------------------------------------------
 
     def _publish(
-        self, target: SnsTarget, body: bytes, *, signature: str, delivery_id: str, event: str
+        self,
+        target: SnsTarget,
+        body: bytes,
+        *,
+        signature: str,
+        delivery_id: str,
+        event: str,
+        tenant: str,
     ) -> None:
         try:
             message = body.decode("utf-8")
@@ -249,6 +319,8 @@ class HttpSnsNotifier:
                 (EVENT_HEADER, event),
             )
         }
+        if tenant:  # topic owners filter on it (a subscription filter policy: docs/webhooks.md)
+            attributes[TENANT_ATTRIBUTE] = {"DataType": "String", "StringValue": tenant}
         request: dict[str, Any] = {
             "TopicArn": target.topic_arn,
             "Message": message,

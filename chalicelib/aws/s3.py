@@ -4,26 +4,49 @@ hands out presigned links. Every call runs under the retry policy (aws/retry.py)
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from chalicelib.aws.retry import Retrier, error_code
+from chalicelib.aws.retry import Retrier, error_code, in_current_context
 from chalicelib.domain.errors import StorageUnavailableError
 from chalicelib.domain.imports import IMPORTS
 from chalicelib.ports import ObjectGoneError
 
 _GONE = {"NoSuchKey", "PreconditionFailed", "404", "412", "InvalidRange"}
+# A read the role is refused (its policy, the bucket's, a KMS key): an outage of this deployment.
+_DENIED = {"AccessDenied", "403", "AllAccessDisabled"}
 LINK_SECONDS = 3600
+# Reads in flight at once for one page of imports (GET /imports: up to 3 per import).
+READ_CONCURRENCY = 8
+R = TypeVar("R")
 
 
 class S3ObjectStore:
     """One S3 bucket through a low-level client."""
 
-    def __init__(self, client: Any, bucket: str, *, retrier: Retrier | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        *,
+        retrier: Retrier | None = None,
+        concurrency: int = READ_CONCURRENCY,
+    ) -> None:
         self._client = client
         self.bucket = bucket
         self._retrier = retrier or Retrier("the bucket")
+        self._pool = ThreadPoolExecutor(concurrency, "s3") if concurrency > 1 else None
+
+    def each(self, work: Callable[[str], R], keys: Sequence[str]) -> Iterator[R]:
+        """`work` over `keys` in order, a few at a time (boto3 clients are thread-safe), each
+        under the caller's budget. Round trips overlap; the first error is raised."""
+        if self._pool is None or len(keys) <= 1:
+            yield from map(work, keys)
+            return
+        yield from self._pool.map(in_current_context(work), keys)
 
     def ping(self) -> None:
         """One key listed under imports/ (the role may list there; HeadBucket would need listing
@@ -50,17 +73,28 @@ class S3ObjectStore:
                 return _Empty()
             if code in _GONE:
                 raise ObjectGoneError(f"object {key} is gone or was replaced ({code})") from None
+            self._check_refused(exc, key)
             raise
 
     def etag(self, key: str) -> str:
         """The object's ETag without quotes."""
+        return str(self._head(key)["ETag"]).strip('"')
+
+    def stored_ms(self, key: str) -> int:
+        """When the object was last written (epoch ms)."""
+        return int(self._head(key)["LastModified"].timestamp() * 1000)
+
+    def _head(self, key: str) -> dict[str, Any]:
         try:
-            head = self._retrier.call(self._client.head_object, Bucket=self.bucket, Key=key)
+            head: dict[str, Any] = self._retrier.call(
+                self._client.head_object, Bucket=self.bucket, Key=key
+            )
         except ClientError as exc:
             if error_code(exc) in _GONE:
                 raise ObjectGoneError(f"object {key} is gone") from None
+            self._check_refused(exc, key)
             raise
-        return str(head["ETag"]).strip('"')
+        return head
 
     def get_json(self, key: str) -> Any | None:
         """The JSON under `key`, or None if there is none."""
@@ -69,8 +103,20 @@ class S3ObjectStore:
         except ClientError as exc:
             if error_code(exc) in _GONE:
                 return None
+            self._check_refused(exc, key)
             raise
         return json.loads(body["Body"].read())
+
+    def _check_refused(self, exc: ClientError, key: str) -> None:
+        """A read the role is refused becomes StorageUnavailableError (503), never a raw
+        ClientError (a 500)."""
+        code = error_code(exc)
+        if code in _DENIED:
+            raise StorageUnavailableError(
+                f"the bucket {self.bucket} refused reading {key} ({code}): check the role's "
+                "s3:GetObject and s3:ListBucket grants (docs/deploy.md, IAM)",
+                5,
+            ) from None
 
     def put_json(self, key: str, value: Any) -> None:
         """Store `value` as a JSON object."""
@@ -96,7 +142,11 @@ class S3ObjectStore:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": limit}
         if after:
             kwargs["StartAfter"] = after
-        page = self._retrier.call(self._client.list_objects_v2, **kwargs)
+        try:
+            page = self._retrier.call(self._client.list_objects_v2, **kwargs)
+        except ClientError as exc:
+            self._check_refused(exc, prefix)
+            raise
         keys = [str(item["Key"]) for item in page.get("Contents", [])]
         return keys, bool(page.get("IsTruncated"))
 

@@ -20,6 +20,14 @@ MINUTE_MS = 60_000
 MAX_MINUTES = 1440  # a day: the window is one Query of the room's readings
 MAX_TARGETS = 5
 MAX_RULES_PER_BUILDING = 200  # the rules of a building are read in one Query (and cached)
+# A window ending longer than `minutes` + this before the reading was written (a late reading,
+# an imported history) fires and clears nothing: alerts are about now (docs/alerts.md).
+LATE_SLACK_MINUTES = 10
+
+
+# Why an active event was closed without its room coming back (AlertEvent.cleared_by).
+CLOSED_BY_RULE_DELETE = "rule deleted"
+CLOSED_BY_RULE_CHANGE = "rule changed"
 
 
 class Condition(StrEnum):
@@ -63,6 +71,13 @@ class AlertRule(BaseModel):
     name: str
     secret: str  # signs the webhooks; shown once, at creation
     created_ms: int
+    revision: int = 0  # +1 when its metric, condition or unit changes: it starts over
+
+    def transition_id(self, room: str, number: int) -> str:
+        """The stable id of the rule's `number`th transition in `room` (of this revision)."""
+        return transition_id(
+            self.tenant, self.rule_id, self.building, room, number, revision=self.revision
+        )
 
     def applies_to(self, room: str) -> bool:
         """Whether the rule watches `room` of its building."""
@@ -93,7 +108,8 @@ class AlertRule(BaseModel):
 
 class RoomState(BaseModel):
     """Where one (rule, room) stands: transitions made so far (odd: an event is active), the
-    last one whose notification was enqueued, and the event the last firing opened."""
+    last one whose notification was enqueued, the event the last firing opened, and the end of
+    the last window evaluated (its high-water mark: an older reading decides nothing)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -102,6 +118,7 @@ class RoomState(BaseModel):
     transitions: int = 0
     enqueued: int = 0
     event_id: str | None = None
+    evaluated_ms: int = 0
 
     @property
     def active(self) -> bool:
@@ -110,14 +127,18 @@ class RoomState(BaseModel):
 
 
 class Delivery(BaseModel):
-    """One notification of one transition to one target, as the notifier left it."""
+    """One notification of one transition to one target, as the notifier left it. The target is
+    shown by its index in the rule, its kind and its host only: a URL may carry a token."""
 
     model_config = ConfigDict(frozen=True)
 
     delivery_id: str
     transition: Transition
-    target: str  # the webhook URL or topic ARN
-    status: str  # pending | delivered | failed
+    target: int  # the target's index in the rule's `notify`
+    kind: str  # webhook | sns
+    host: str  # the webhook's host, or the SNS endpoint of the topic's region
+    ref: str = ""  # a hash of the whole target: a retry skips it only if it is still the same
+    status: str  # pending | delivered | failed | skipped
     attempts: int
     last_error: str | None = None
 
@@ -142,13 +163,19 @@ class AlertEvent(BaseModel):
     fired_ms: int
     cleared_ms: int | None = None
     cleared_value: float | None = None
+    cleared_by: str | None = None  # None: the room came back; else why it was closed
     deliveries: tuple[Delivery, ...] = ()
 
 
-def transition_id(tenant: str, rule_id: str, building: str, room: str, number: int) -> str:
+def transition_id(
+    tenant: str, rule_id: str, building: str, room: str, number: int, *, revision: int = 0
+) -> str:
     """The stable id of the `number`th transition of a (rule, room): a replay computes it again,
-    so receivers can drop a second delivery of one crossing by this id."""
+    so receivers can drop a second delivery of one crossing by this id. A rule changed into
+    another (`revision`) counts its transitions afresh, under other ids."""
     text = f"{tenant}\x1f{rule_id}\x1f{building}\x1f{room}\x1f{number}"
+    if revision:
+        text += f"\x1f{revision}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

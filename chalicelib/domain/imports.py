@@ -173,5 +173,15 @@ class ImportView:
     """What GET /imports/{id} shows: the ticket, the state, and the file's import status."""
 
     ticket: ImportTicket
-    status: str  # awaiting_upload | expired | queued | processing | done | failed
+    status: str  # awaiting_upload | expired | queued | stalled | processing | done | failed
     report: ImportStatus | None
+    error: str | None = None  # why, when there is no import status to say it (stalled)
+
+
+def stalled_reason(stall_seconds: int) -> str:
+    """What a stalled import's `error` says."""
+    return (
+        f"no worker has started this file {stall_seconds} s after its upload: its "
+        "notification has probably used every receive and waits in the ingest dead-letter "
+        "queue; an operator can redrive it (docs/ingestion.md), or upload the file again"
+    )

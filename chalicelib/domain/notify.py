@@ -22,6 +22,7 @@ from chalicelib.domain.errors import ValidationError
 SIGNATURE_HEADER = "X-Roomtemp-Signature"  # "sha256=" + hex HMAC-SHA256(secret, body)
 DELIVERY_HEADER = "X-Roomtemp-Delivery"  # the notification's stable id: receivers de-duplicate
 EVENT_HEADER = "X-Roomtemp-Event"  # alert.fired, alert.cleared, ...
+TENANT_ATTRIBUTE = "tenant"  # SNS message attribute: the tenant whose rule published it
 SIGNATURE_PREFIX = "sha256="
 MAX_URL_LENGTH = 2048
 
@@ -217,6 +218,26 @@ def target_json(target: Target) -> dict[str, str]:
 def sns_region(target: SnsTarget) -> str:
     """The region of the topic (a publish goes to the topic's own region)."""
     return target.topic_arn.split(":")[3]
+
+
+def target_summary(raw: Mapping[str, Any]) -> tuple[str, str, str]:
+    """What a delivery record may show of a stored target: its kind, its host (a webhook's, or
+    the SNS endpoint of the topic's region) — never a path, query or topic name — and a hash of
+    the whole target that tells whether the rule's target at an index is still the same one."""
+    kind = next(iter(raw), "?") if isinstance(raw, Mapping) else "?"
+    value = str(raw.get(kind, "")) if isinstance(raw, Mapping) else ""
+    ref = hashlib.sha256(f"{kind}\x1f{value}".encode()).hexdigest()[:16]
+    if kind == "webhook":
+        try:
+            host = (urlsplit(value).hostname or "?").lower()
+        except ValueError:
+            host = "?"
+    elif kind == "sns":
+        parts = value.split(":")
+        host = f"sns.{parts[3]}.amazonaws.com" if len(parts) > 3 else "?"
+    else:
+        host = "?"
+    return kind, host, ref
 
 
 # -- signatures --------------------------------------------------------------------------------

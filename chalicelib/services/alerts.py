@@ -23,6 +23,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from chalicelib import observability
 from chalicelib.domain.alerts import (
+    CLOSED_BY_RULE_CHANGE,
+    LATE_SLACK_MINUTES,
     MAX_MINUTES,
     MAX_RULES_PER_BUILDING,
     MAX_TARGETS,
@@ -37,12 +39,11 @@ from chalicelib.domain.alerts import (
     decide,
     notification_body,
     silence_transition,
-    transition_id,
 )
 from chalicelib.domain.errors import NotFoundError, ValidationError
 from chalicelib.domain.inputs import describe_errors
 from chalicelib.domain.models import Metric, Reading, TableChange
-from chalicelib.domain.notify import DeliveryError, parse_target, target_json
+from chalicelib.domain.notify import DeliveryError, parse_target, target_json, target_summary
 from chalicelib.domain.units import TemperatureUnit
 from chalicelib.ports import (
     AlertRepository,
@@ -55,6 +56,7 @@ from chalicelib.ports import (
 from chalicelib.services import registry as registry_service
 
 Place = tuple[str, str, str]  # tenant, building, room
+NOT_CONFIGURED = "not sent: no notify queue is configured in this stage"
 RULE_FIELDS = ("metric", "condition", "threshold", "unit", "minutes", "clear_threshold", "notify")
 
 
@@ -160,6 +162,9 @@ def owned_rule(alerts: AlertRepository, tenant: str, rule_id: str) -> AlertRule:
     return found
 
 
+MEANING = ("metric", "condition", "unit")  # a change of these makes it another rule
+
+
 def update_rule(
     alerts: AlertRepository,
     tenant: str,
@@ -167,19 +172,43 @@ def update_rule(
     changes: Mapping[str, Any],
     *,
     allow_local: bool,
+    now_ms: int,
     reachable: Callable[[str], bool] = lambda _: True,
 ) -> AlertRule:
-    """Change a rule's name, threshold, window, targets...; its place and secret stay."""
+    """Change a rule's name, threshold, window, targets...; its place and secret stay.
+
+    A change of metric, condition or unit must bring its thresholds (a 26 °C threshold is no
+    26 °F one), and starts the rule over: its states are reset and its active events closed
+    (`cleared_by` "rule changed"), so no event opened under the old meaning is cleared under the
+    new one. 422 for `unit: null` (not a unit)."""
     found = owned_rule(alerts, tenant, rule_id)
     if not reachable(found.building):
         raise NotFoundError(f"alert rule {rule_id} does not exist")
+    for name in ("metric", "condition"):
+        if name in changes and changes[name] is None:
+            raise ValidationError(f"{name}: may not be null")
+    if "unit" in changes and changes["unit"] is None:
+        raise ValidationError("unit: may not be null (give C, F or K)")
+    current = found.model_dump(mode="json")
+    moved = [n for n in MEANING if n in changes and changes[n] != current[n]]
+    condition = changes.get("condition", current["condition"])
+    if moved and condition != Condition.SILENT.value and "threshold" not in changes:
+        raise ValidationError(
+            f"threshold: required when {', '.join(moved)} changes (in the rule's new terms)"
+        )
     merged = found.model_dump()
     merged.update(changes)
     if "metric" in changes and "unit" not in changes:
         merged["unit"] = None
-    if changes.get("condition") == Condition.SILENT.value:
+    if moved and "clear_threshold" not in changes:
+        merged["clear_threshold"] = None  # the old bound is in the old terms
+    if condition == Condition.SILENT.value:
         merged.update(threshold=None, clear_threshold=None, unit=None)
+    if moved:
+        merged["revision"] = found.revision + 1
     updated = check_rule(_rule_of(merged), allow_local=allow_local)
+    if moved:
+        alerts.reset_states(found, now_ms, CLOSED_BY_RULE_CHANGE)
     alerts.save_rule(updated)
     return updated
 
@@ -272,7 +301,7 @@ class Alerting:
 
     alerts: AlertRepository
     readings: ReadingRepository
-    queue: MessageQueue  # the notify queue
+    queue: MessageQueue | None  # the notify queue; None: not configured (nothing is sent)
     cache: RulesCache
 
 
@@ -287,16 +316,16 @@ class EvaluationOutcome:
     failed_rooms: list[Place] = field(default_factory=list)
 
 
-def _message(tenant: str, building: str, state: RoomState) -> str:
+def _message(rule: AlertRule, state: RoomState) -> str:
     number = state.transitions
     return json.dumps(
         {
-            "tenant": tenant,
-            "building": building,
+            "tenant": rule.tenant,
+            "building": rule.building,
             "rule_id": state.rule_id,
             "room": state.room,
             "event_id": state.event_id,
-            "delivery_id": transition_id(tenant, state.rule_id, building, state.room, number),
+            "delivery_id": rule.transition_id(state.room, number),
             "transition": (Transition.FIRED if number % 2 else Transition.CLEARED).value,
             "attempt": 1,
         },
@@ -304,16 +333,57 @@ def _message(tenant: str, building: str, state: RoomState) -> str:
     )
 
 
-def _enqueue(deps: Alerting, tenant: str, building: str, state: RoomState) -> int:
-    """Put the state's last transition on the notify queue (again, if a replay finds it not
-    marked): at least once, with the same delivery id."""
+def _enqueue(deps: Alerting, rule: AlertRule, state: RoomState) -> int:
+    """Put the state's last transition on the notify queue (again, if an evaluation finds it not
+    marked): at least once, with the same delivery id. A queue that fails leaves the state
+    unmarked for the next evaluation or the minute's schedule (never a stream retry); without a
+    notify queue configured the transition is kept and the event says it was not sent."""
     if state.enqueued >= state.transitions or state.event_id is None:
         return 0
-    deps.queue.send([_message(tenant, building, state)])
-    deps.alerts.mark_enqueued(
-        tenant, building, state.model_copy(update={"enqueued": state.transitions})
-    )
+    tenant, building = rule.tenant, rule.building
+    marked = state.model_copy(update={"enqueued": state.transitions})
+    try:
+        if deps.queue is None:
+            _record_not_sent(deps.alerts, rule, state)
+            deps.alerts.mark_enqueued(tenant, building, marked)
+            return 0
+        deps.queue.send([_message(rule, state)])
+        deps.alerts.mark_enqueued(tenant, building, marked)
+    except Exception as exc:  # retried from the state, never by replaying the stream
+        observability.logger().warning(
+            "alert notification not enqueued",
+            tenant=tenant,
+            building=building,
+            room=state.room,
+            rule_id=state.rule_id,
+            error=repr(exc)[:300],
+        )
+        return 0
     return 1
+
+
+def _record_not_sent(alerts: AlertRepository, rule: AlertRule, state: RoomState) -> None:
+    delivery_id = rule.transition_id(state.room, state.transitions)
+    transition = Transition.FIRED if state.transitions % 2 else Transition.CLEARED
+    for index, raw in enumerate(rule.notify):
+        kind, host, ref = target_summary(raw)
+        alerts.record_delivery(
+            rule.tenant,
+            rule.building,
+            str(state.event_id),
+            index,
+            Delivery(
+                delivery_id=delivery_id,
+                transition=transition,
+                target=index,
+                kind=kind,
+                host=host,
+                ref=ref,
+                status="skipped",
+                attempts=0,
+                last_error=NOT_CONFIGURED,
+            ),
+        )
 
 
 def apply_transition(
@@ -330,7 +400,11 @@ def apply_transition(
     state, or None when another worker (or an earlier delivery of this batch) made it first."""
     tenant, building = rule.tenant, rule.building
     number = state.transitions + 1
-    step_id = transition_id(tenant, rule.rule_id, building, room, number)
+    step_id = rule.transition_id(room, number)
+    # A threshold rule's transition ends the window at `at_ms`: its high-water mark moves too.
+    mark = (
+        state.evaluated_ms if rule.condition is Condition.SILENT else max(state.evaluated_ms, at_ms)
+    )
     if transition is Transition.FIRED:
         event = AlertEvent(
             event_id=step_id,
@@ -353,6 +427,7 @@ def apply_transition(
             transitions=number,
             enqueued=state.enqueued,
             event_id=step_id,
+            evaluated_ms=mark,
         )
     else:
         opened = (
@@ -365,8 +440,10 @@ def apply_transition(
         event = opened.model_copy(
             update={"state": AlertState.CLEARED, "cleared_ms": at_ms, "cleared_value": value}
         )
-        after = state.model_copy(update={"transitions": number})
+        after = state.model_copy(update={"transitions": number, "evaluated_ms": mark})
     if not deps.alerts.transition(tenant, building, state, after, event):
+        # Another worker made it first, or the rule was deleted meanwhile (a warm rules cache):
+        # nothing to do, and nothing for the stream to retry.
         return None
     observability.logger().info(
         "alert transition",
@@ -450,14 +527,26 @@ def _evaluate_room(
     tenant, building = rules[0].tenant, rules[0].building
     newest = max(c.reading.ts_ms for c in changes if c.reading is not None)
     written = max(c.written_ms for c in changes)
-    thresholds = [r for r in rules if r.condition is not Condition.SILENT]
-    window: list[Reading] = []
-    if thresholds:
-        longest = max(r.minutes for r in thresholds) * MINUTE_MS
-        window = deps.readings.window(tenant, building, room, newest - longest, newest)
+    current: dict[str, RoomState] = {}
+    due: list[AlertRule] = []  # the threshold rules this batch moves forward
     for rule in rules:
         state = states.get((rule.rule_id, room)) or RoomState(rule_id=rule.rule_id, room=room)
-        outcome.enqueued += _enqueue(deps, tenant, building, state)
+        current[rule.rule_id] = state
+        outcome.enqueued += _enqueue(deps, rule, state)
+        if rule.condition is Condition.SILENT:
+            continue
+        # Only a window ending after the last one evaluated (a replay, a late reading: no), and
+        # only about now: not a month-old import, not a reading long late (written vs stamped).
+        late = written - newest > (rule.minutes + LATE_SLACK_MINUTES) * MINUTE_MS
+        if newest > state.evaluated_ms and not late:
+            due.append(rule)
+    window: list[Reading] = []
+    if due:
+        longest = max(r.minutes for r in due) * MINUTE_MS
+        window = deps.readings.window(tenant, building, room, newest - longest, newest)
+    marks: list[RoomState] = []
+    for rule in rules:
+        state = current[rule.rule_id]
         value: float | None
         if rule.condition is Condition.SILENT:
             # A reading written now, stamped within the window, ends the silence.
@@ -467,16 +556,22 @@ def _evaluate_room(
                 else None
             )
             value = None
-        else:
+        elif any(r.rule_id == rule.rule_id for r in due):
             average = _average(window, rule.metric, newest - rule.minutes * MINUTE_MS)
             transition = decide(rule, state.active, average)
             value = None if average is None else rule.shown(average)
+            if transition is None:
+                marks.append(state.model_copy(update={"evaluated_ms": newest}))
+        else:
+            continue
         if transition is None:
             continue
         after = apply_transition(deps, rule, room, state, transition, value=value, at_ms=newest)
         if after is not None:
             outcome.transitions += 1
-            outcome.enqueued += _enqueue(deps, tenant, building, after)
+            outcome.enqueued += _enqueue(deps, rule, after)
+    if marks:
+        deps.alerts.mark_evaluated(tenant, building, marks)
 
 
 def _loader(alerts: AlertRepository, tenant: str, building: str) -> Callable[[], list[AlertRule]]:
@@ -491,23 +586,21 @@ def _before(a: str, b: str) -> bool:
 # -- silent rooms (the schedule) --------------------------------------------------------------
 
 
-def check_silence(
-    deps: Alerting, registry: RegistryRepository, tenants: Iterable[str], now_ms: int
-) -> EvaluationOutcome:
+def check_silence(deps: Alerting, registry: RegistryRepository, now_ms: int) -> EvaluationOutcome:
     """Fire the silent rules of rooms without a reading for their `minutes` (and clear those
-    that have one again). Rules come from each tenant's silent-rules list: no scan."""
+    that have one again). Every tenant's silent rules come from one small sharded index list:
+    a few Queries a minute, however many tenants there are; no scan."""
     outcome = EvaluationOutcome()
-    for tenant in tenants:
-        by_building: dict[str, list[AlertRule]] = {}
-        for rule in deps.alerts.silent_rules(tenant):
-            by_building.setdefault(rule.building, []).append(rule)
-        for building, rules in by_building.items():
-            try:
-                _check_building_silence(deps, registry, outcome, tenant, building, rules, now_ms)
-            except Exception as exc:  # the next run tries again
-                observability.logger().warning(
-                    "silence check failed", tenant=tenant, building=building, error=repr(exc)[:300]
-                )
+    by_building: dict[tuple[str, str], list[AlertRule]] = {}
+    for rule in deps.alerts.silent_rules():
+        by_building.setdefault((rule.tenant, rule.building), []).append(rule)
+    for (tenant, building), rules in sorted(by_building.items()):
+        try:
+            _check_building_silence(deps, registry, outcome, tenant, building, rules, now_ms)
+        except Exception as exc:  # the next run tries again
+            observability.logger().warning(
+                "silence check failed", tenant=tenant, building=building, error=repr(exc)[:300]
+            )
     return outcome
 
 
@@ -536,7 +629,7 @@ def _check_building_silence(
     for rule_id, room in pairs:
         rule = next(r for r in rules if r.rule_id == rule_id)
         state = states.get((rule_id, room)) or RoomState(rule_id=rule_id, room=room)
-        outcome.enqueued += _enqueue(deps, tenant, building, state)
+        outcome.enqueued += _enqueue(deps, rule, state)
         if room not in latest:
             reading = deps.readings.latest(tenant, building, room)
             latest[room] = None if reading is None else reading.ts_ms
@@ -550,8 +643,18 @@ def _check_building_silence(
         after = apply_transition(deps, rule, room, state, transition, value=value, at_ms=now_ms)
         if after is not None:
             outcome.transitions += 1
-            outcome.enqueued += _enqueue(deps, tenant, building, after)
+            outcome.enqueued += _enqueue(deps, rule, after)
         outcome.rooms += 1
+
+
+def enqueue_unsent(deps: Alerting, now_ms: int) -> int:
+    """Enqueue the notifications of transitions whose enqueue failed (the notify queue was
+    down) a minute ago or more: the minute's schedule, so a room that reports no more is
+    still notified."""
+    sent = 0
+    for rule, state in deps.alerts.unsent_states(now_ms - MINUTE_MS):
+        sent += _enqueue(deps, rule, state)
+    return sent
 
 
 # -- the notify queue -------------------------------------------------------------------------
@@ -578,10 +681,14 @@ def deliver(
     *,
     policy: DeliveryPolicy,
     allow_local: bool,
+    time_left: Callable[[], float] | None = None,
+    needed_s: float = 0.0,
 ) -> int:
     """Send one queued notification to every target of its rule not yet done for its delivery id;
     a target that fails retryably is tried again later (the message re-sent with a delay) until
-    the attempt budget is spent, then its failure is kept on the event. How many were sent now."""
+    the attempt budget is spent, then its failure is kept on the event. When `time_left()` (the
+    invocation's seconds) drops below `needed_s` (one delivery's deadline and a reserve), what is
+    left is re-sent as it is, its attempt not counted. How many were sent now."""
     try:
         body = json.loads(message)
         tenant, building = str(body["tenant"]), str(body["building"])
@@ -591,6 +698,13 @@ def deliver(
         rule_id = str(body["rule_id"])
     except (ValueError, KeyError, TypeError):
         observability.logger().warning("dropping a malformed notify message")
+        return 0
+
+    def short() -> bool:
+        return time_left is not None and time_left() < needed_s
+
+    if short():  # not even started: the next invocation takes it, attempt not counted
+        queue.send_later(message, 0)
         return 0
     event = alerts.get_event(tenant, building, event_id)
     if event is None:  # the building (and its alerts) was deleted meanwhile
@@ -602,18 +716,21 @@ def deliver(
         observability.logger().info("rule deleted before its notification", rule_id=rule_id)
         return 0
     done = {
-        d.target
+        (d.target, d.ref)
         for d in event.deliveries
         if d.delivery_id == delivery_id and d.status in ("delivered", "failed")
     }
     payload = notification_body(event, delivery_id, transition)
-    retry = False
+    retry = postponed = False
     sent = 0
     for index, raw in enumerate(rule.notify):
-        label = str(raw.get("webhook") or raw.get("sns") or "?")
-        error: str | None
-        if label in done:
+        kind, host, ref = target_summary(raw)
+        if (index, ref) in done:
             continue
+        if short():
+            postponed = True
+            break
+        error: str | None
         try:
             target = parse_target(raw, allow_local=allow_local)
             notifier.deliver(
@@ -622,6 +739,7 @@ def deliver(
                 secret=rule.secret,
                 delivery_id=delivery_id,
                 event=f"alert.{transition.value}",
+                tenant=tenant,
             )
         except DeliveryError as exc:
             final = not exc.retryable or attempt >= policy.max_attempts
@@ -640,15 +758,20 @@ def deliver(
             Delivery(
                 delivery_id=delivery_id,
                 transition=transition,
-                target=label,
+                target=index,
+                kind=kind,
+                host=host,
+                ref=ref,
                 status=status,
                 attempts=attempt,
                 last_error=error,
             ),
         )
-    if retry:
+    if retry:  # the failed targets (and any left untried) after the backoff
         again = dict(body, attempt=attempt + 1)
         queue.send_later(json.dumps(again, separators=(",", ":")), policy.delay_s(attempt))
+    elif postponed:  # out of time: the untried targets in the next invocation
+        queue.send_later(message, 0)
     return sent
 
 
@@ -660,12 +783,12 @@ def list_events(
     tenant: str,
     *,
     state: AlertState | None,
-    building: str | None,
+    buildings: Sequence[str] | None,
     room: str | None,
     limit: int,
     after: str | None,
 ) -> tuple[list[AlertEvent], str | None]:
-    """The tenant's alert events: active first, then cleared (or one state), by building, room
-    and firing time."""
+    """The tenant's alert events (of these buildings; None: all): active first, then cleared
+    (or one state), by building, room and firing time."""
     states = [state.value] if state is not None else [s.value for s in AlertState]
-    return alerts.list_events(tenant, states, building, room, limit, after)
+    return alerts.list_events(tenant, states, buildings, room, limit, after)

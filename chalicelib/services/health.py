@@ -16,6 +16,8 @@ def check(probes: Mapping[str, Callable[[], None]]) -> dict[str, str]:
             probe()
         except DomainError as exc:
             failed.append(f"{name}: {exc.message}")
+        except Exception as exc:  # a health check answers 503 for anything that went wrong
+            failed.append(f"{name}: unavailable ({type(exc).__name__})")
     if failed:
         raise StorageUnavailableError("; ".join(failed), 30)
     return dict.fromkeys(probes, "ok")

@@ -221,13 +221,17 @@ def delete_room(
     *,
     force: bool,
     known: KnownRooms | None = None,
+    alerts: AlertRepository | None = None,
 ) -> None:
-    """Delete a room and everything of it (readings, rollups); 409 if it has readings, unless
-    `force` deletes them too."""
+    """Delete a room and everything of it (readings, rollups, its alert rules, its states of
+    building-wide rules, its alert events); 409 if it has readings, unless `force` deletes them
+    too. A room of the same id created later starts clean."""
     owned_room(registry, tenant, building, room)
     if readings.has_readings(tenant, building, room) and not force:
         raise ConflictError(f"room {building}/{room} has readings; use ?force=true")
     readings.delete_room_data(tenant, building, room)  # rollups may outlive expired readings
+    if alerts is not None:
+        alerts.delete_for_room(tenant, building, room)
     _unassign_sensors(registry, tenant, building, room)
     registry.delete_room(tenant, building, room)
     if known is not None:

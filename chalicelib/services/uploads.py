@@ -19,6 +19,7 @@ from chalicelib.domain.imports import (
     check_filename,
     import_id_of,
     new_import_id,
+    stalled_reason,
     status_key,
     ticket_key,
     tickets_prefix,
@@ -64,39 +65,59 @@ def create_import(
     return NewImport(ticket, form)
 
 
-def import_status(objects: UploadStore, tenant: str, import_id: str, *, now_ms: int) -> ImportView:
+def import_status(
+    objects: UploadStore, tenant: str, import_id: str, *, now_ms: int, stall_seconds: int
+) -> ImportView:
     """One of the tenant's imports; NotFoundError for unknown ids and other tenants' ids."""
     kept = objects.get_json(ticket_key(tenant, check_identifier(import_id, "import_id")))
     if not isinstance(kept, dict):
         raise NotFoundError(f"import {import_id} does not exist")
-    return _view(objects, ImportTicket.from_json(kept), now_ms)
+    return _view(objects, ImportTicket.from_json(kept), now_ms, stall_seconds)
 
 
 def list_imports(
-    objects: UploadStore, tenant: str, *, after: str | None, limit: int, now_ms: int
+    objects: UploadStore,
+    tenant: str,
+    *,
+    after: str | None,
+    limit: int,
+    now_ms: int,
+    stall_seconds: int,
 ) -> tuple[list[ImportView], str | None]:
-    """The tenant's imports, newest first; and the import id the next page starts after."""
+    """The tenant's imports, newest first; and the import id the next page starts after.
+
+    One listing, then up to 3 reads per import (ticket, status, the file's head), the imports
+    read a few at a time (`objects.each`) so that a page of 100 stays well inside a request's
+    deadline."""
     prefix = tickets_prefix(tenant)
     start = None if after is None else ticket_key(tenant, after)
     keys, more = objects.list_keys(prefix, after=start, limit=limit)
-    views = []
-    for key in keys:
+
+    def view_of(key: str) -> ImportView | None:
         kept = objects.get_json(key)
-        if isinstance(kept, dict):
-            views.append(_view(objects, ImportTicket.from_json(kept), now_ms))
+        if not isinstance(kept, dict):
+            return None  # deleted between the listing and the read
+        return _view(objects, ImportTicket.from_json(kept), now_ms, stall_seconds)
+
+    views = [view for view in objects.each(view_of, keys) if view is not None]
     following = import_id_of(keys[-1]) if more and keys else None
     return views, following
 
 
-def _view(objects: UploadStore, ticket: ImportTicket, now_ms: int) -> ImportView:
+def _view(
+    objects: UploadStore, ticket: ImportTicket, now_ms: int, stall_seconds: int
+) -> ImportView:
     kept = objects.get_json(status_key(ticket.key))
     if isinstance(kept, dict):
         report = ImportStatus.from_json(kept)
         return ImportView(ticket, STATES.get(report.status, "processing"), report)
     try:
-        objects.etag(ticket.key)
+        uploaded_ms = objects.stored_ms(ticket.key)
     except ObjectGoneError:
         return ImportView(
             ticket, "expired" if now_ms > ticket.expires_ms else "awaiting_upload", None
         )
+    if now_ms - uploaded_ms > stall_seconds * 1000:
+        # No worker wrote a status in every receive of its notification: it is dead-lettered.
+        return ImportView(ticket, "stalled", None, stalled_reason(stall_seconds))
     return ImportView(ticket, "queued", None)  # uploaded; its notification is on its way

@@ -13,6 +13,7 @@ from chalicelib.domain.alerts import AlertState, Transition
 from chalicelib.domain.errors import NotFoundError, ValidationError
 from chalicelib.domain.models import TableChange
 from chalicelib.domain.notify import WebhookTarget
+from chalicelib.domain.timeutil import now_ms
 from chalicelib.services import alerts, registry, rollups
 from tests.factories import MINUTE, T0, reading
 from tests.fakes import (
@@ -54,7 +55,7 @@ class World:
                 )
 
     @property
-    def deps(self) -> alerts.Alerting:
+    def deps(self) -> alerts.Alerting:  # queue None: no notify queue configured
         return alerts.Alerting(self.alerts, self.repos.readings, self.queue, self.cache)
 
     def rule(self, room: str | None = "r101", tenant: str = "t1", **fields: Any) -> Any:
@@ -80,10 +81,19 @@ class World:
         )
 
     def stream(self, changes: list[TableChange] | None = None) -> alerts.EvaluationOutcome:
-        """One stream batch: rollups, then alerts (as api/events.table_stream)."""
-        batch = self.repos.readings.take_changes() if changes is None else changes
+        """One stream batch: rollups, then alerts (as api/events.table_stream). Without
+        `changes`, what was written since, as live readings (written a second after taken)."""
+        batch = self.live(self.repos.readings.take_changes()) if changes is None else changes
         folded = rollups.fold(self.repos.rollups, batch)
         return alerts.evaluate(self.deps, batch, skip=folded.failed_rooms)
+
+    @staticmethod
+    def live(changes: list[TableChange], late_ms: int = 1000) -> list[TableChange]:
+        """The changes as written `late_ms` after their readings were taken."""
+        return [
+            TableChange(c.sequence, c.reading.ts_ms + late_ms if c.reading else 0, c.reading)
+            for c in changes
+        ]
 
     def notify(self, bodies: list[str] | None = None) -> None:
         """The notify queue's consumer, over what is queued now."""
@@ -99,7 +109,7 @@ class World:
 
     def events(self, tenant: str = "t1", state: AlertState | None = None) -> list[Any]:
         found, _ = alerts.list_events(
-            self.alerts, tenant, state=state, building=None, room=None, limit=100, after=None
+            self.alerts, tenant, state=state, buildings=None, room=None, limit=100, after=None
         )
         return found
 
@@ -189,11 +199,10 @@ def test_a_silent_room_fires_on_schedule_and_clears_with_its_next_reading(world:
     world.rule(condition="silent", threshold=None, minutes=10)
     world.write(0, 21.0)
     world.stream()
-    tenants = ["t1", "t2"]
-    alerts.check_silence(world.deps, world.repos.registry, tenants, T0 + 9 * MINUTE)
+    alerts.check_silence(world.deps, world.repos.registry, T0 + 9 * MINUTE)
     assert world.events() == []
-    alerts.check_silence(world.deps, world.repos.registry, tenants, T0 + 11 * MINUTE)
-    alerts.check_silence(world.deps, world.repos.registry, tenants, T0 + 12 * MINUTE)
+    alerts.check_silence(world.deps, world.repos.registry, T0 + 11 * MINUTE)
+    alerts.check_silence(world.deps, world.repos.registry, T0 + 12 * MINUTE)
     (event,) = world.events()
     assert (event.state, event.value) == (AlertState.ACTIVE, 11.0)
     # A new reading, written now: the stream clears it.
@@ -208,16 +217,16 @@ def test_a_silent_room_fires_on_schedule_and_clears_with_its_next_reading(world:
 
 def test_a_silent_room_that_never_reported_counts_from_the_rules_creation(world: World) -> None:
     world.rule(room="r102", condition="silent", threshold=None, minutes=5)
-    alerts.check_silence(world.deps, world.repos.registry, ["t1"], T0 + 3 * MINUTE)
+    alerts.check_silence(world.deps, world.repos.registry, T0 + 3 * MINUTE)
     assert world.events() == []
-    alerts.check_silence(world.deps, world.repos.registry, ["t1"], T0 + 5 * MINUTE)
+    alerts.check_silence(world.deps, world.repos.registry, T0 + 5 * MINUTE)
     assert [e.room for e in world.events()] == ["r102"]
 
 
 def test_a_replayed_stream_batch_makes_one_transition_with_one_delivery_id(world: World) -> None:
     world.rule()
     world.write(0, 30.0)
-    batch = world.repos.readings.take_changes()
+    batch = world.live(world.repos.readings.take_changes())
     first = world.stream(batch)
     again = world.stream(batch)  # the stream delivers the same records again
     assert (first.transitions, again.transitions) == (1, 0)
@@ -226,23 +235,65 @@ def test_a_replayed_stream_batch_makes_one_transition_with_one_delivery_id(world
     assert len(world.notifier.delivered) == 1
 
 
-def test_a_transition_whose_enqueue_failed_is_enqueued_by_the_replay(world: World) -> None:
+class DownQueue(InMemoryDelayQueue):
+    """A notify queue that refuses every message."""
+
+    def send(self, bodies: Any) -> None:
+        raise ConnectionError("queue down")
+
+
+def test_a_failed_enqueue_is_not_retried_by_the_stream_but_by_the_next_evaluation(
+    world: World,
+) -> None:
     world.rule()
+    world.queue = DownQueue()
     world.write(0, 30.0)
-    batch = world.repos.readings.take_changes()
-
-    class Down(InMemoryDelayQueue):
-        def send(self, bodies: Any) -> None:
-            raise ConnectionError("queue down")
-
-    world.queue = Down()
-    outcome = world.stream(batch)
-    assert outcome.failed_from == batch[0].sequence  # the batch comes again from this room
+    outcome = world.stream()
+    # The transition is kept and the stream is not asked to replay anything.
+    assert (outcome.transitions, outcome.failed_from, outcome.failed_rooms) == (1, None, [])
     world.queue = InMemoryDelayQueue()
-    world.stream(batch)
+    world.write(1, 30.0)  # the room's next reading: still active, nothing new to decide
+    world.stream()
     (body,) = world.queue.bodies
     (event,) = world.events()
     assert json.loads(body)["delivery_id"] == event.event_id  # the firing transition's id
+    world.write(2, 30.0)
+    world.stream()
+    assert len(world.queue.bodies) == 1  # marked enqueued: not again
+
+
+def test_a_failed_enqueue_of_a_room_that_reports_no_more_is_sent_by_the_schedule(
+    world: World,
+) -> None:
+    world.rule()
+    world.queue = DownQueue()
+    world.write(0, 30.0)
+    world.stream()
+    world.queue = InMemoryDelayQueue()
+    now = now_ms()
+    assert alerts.enqueue_unsent(world.deps, now) == 0  # listed just now: the stream may yet
+    assert alerts.enqueue_unsent(world.deps, now + 2 * MINUTE) == 1
+    assert alerts.enqueue_unsent(world.deps, now + 3 * MINUTE) == 0
+    world.notify()
+    assert [d.event for d in world.notifier.delivered] == ["alert.fired"]
+
+
+def test_without_a_notify_queue_transitions_are_kept_and_say_they_were_not_sent(
+    world: World,
+) -> None:
+    world.rule(notify=[{"webhook": HOOK}, {"sns": "arn:aws:sns:eu-west-1:123456789012:ops"}])
+    world.queue = None  # type: ignore[assignment]
+    world.write(0, 30.0)
+    outcome = world.stream()
+    assert (outcome.transitions, outcome.failed_from) == (1, None)
+    (event,) = world.events()
+    assert event.state is AlertState.ACTIVE
+    assert [(d.target, d.kind, d.status) for d in event.deliveries] == [
+        (0, "webhook", "skipped"),
+        (1, "sns", "skipped"),
+    ]
+    assert event.deliveries[0].last_error == alerts.NOT_CONFIGURED
+    assert world.alerts.unsent_states(now_ms() + 2 * MINUTE) == []  # nothing left to send
 
 
 def test_a_warm_rules_cache_reads_no_rule_and_no_state_without_rules(world: World) -> None:
@@ -254,7 +305,8 @@ def test_a_warm_rules_cache_reads_no_rule_and_no_state_without_rules(world: Worl
     world.write(1, 21.0, room="r102")
     world.alerts.calls.clear()
     world.stream()
-    assert world.alerts.calls == ["states"]  # one read of the batch's states, rules cached
+    # One read of the batch's states and one write of the room's high-water mark; rules cached.
+    assert world.alerts.calls == ["states", "mark_evaluated"]
 
 
 def test_a_failing_receiver_is_retried_with_growing_delays_until_it_recovers(world: World) -> None:
@@ -283,7 +335,8 @@ def test_a_receiver_that_keeps_failing_is_recorded_on_the_event(world: World) ->
         world.notifier.fail(1, reason="HTTP 500")
         world.notify(world.queue.take_later())
     failed, delivered = world.events()[0].deliveries
-    assert (failed.target, failed.status, failed.attempts) == (HOOK, "failed", 3)
+    assert (failed.target, failed.kind, failed.host) == (0, "webhook", "hooks.example.com")
+    assert (failed.status, failed.attempts) == ("failed", 3)
     assert failed.last_error == "HTTP 500"
     assert (delivered.status, delivered.attempts) == ("delivered", 1)  # ...not re-sent
     assert len([a for a in world.notifier.delivered if "ok.example" in str(a.target)]) == 1
@@ -363,3 +416,208 @@ def test_a_duplicated_message_sends_once_and_a_retry_sends_the_same_body(world: 
     assert len(rest) == 1  # the failed try and one successful one: no third send
     assert rest[0].body == first.body and rest[0].delivery_id == first.delivery_id
     assert first.event == "alert." + Transition.FIRED.value
+
+
+# -- late and historical readings ---------------------------------------------------------------
+
+
+def test_a_late_reading_alone_in_a_batch_neither_clears_nor_refires_an_active_alert(
+    world: World,
+) -> None:
+    world.rule()
+    for minute in range(20, 25):
+        world.write(minute, 30.0)
+    world.stream()
+    (event,) = world.events()
+    assert event.state is AlertState.ACTIVE
+    # A sensor's buffered reading from before the heat arrives alone, written now (minute 25).
+    late = reading(T0, temperature=18.0)
+    world.repos.readings.put_readings([late])
+    world.stream(world.live(world.repos.readings.take_changes(), late_ms=25 * MINUTE))
+    world.write(25, 30.0)  # the next live reading
+    world.stream()
+    world.notify()
+    assert [(e.state, e.fired_ms) for e in world.events()] == [
+        (AlertState.ACTIVE, T0 + 24 * MINUTE)
+    ]
+    assert [d.event for d in world.notifier.delivered] == ["alert.fired"]
+
+
+def test_importing_last_months_hot_history_fires_nothing(world: World) -> None:
+    world.rule()
+    month = 30 * 24 * 60
+    for minute in range(10):
+        world.write(minute - month, 35.0)
+    # Written now, stamped a month ago (a bulk import): one batch.
+    world.stream(world.live(world.repos.readings.take_changes(), late_ms=month * MINUTE))
+    assert world.events() == []
+    world.write(0, 21.0)
+    world.stream()
+    assert world.events() == []
+
+
+def test_a_reading_a_few_minutes_late_still_counts(world: World) -> None:
+    world.rule()  # a 5-minute window: readings up to 5 + 10 minutes late still decide
+    for minute in range(3):
+        world.write(minute, 30.0)
+    world.stream(world.live(world.repos.readings.take_changes(), late_ms=12 * MINUTE))
+    assert [e.state for e in world.events()] == [AlertState.ACTIVE]
+
+
+def test_a_replayed_batch_after_newer_ones_decides_nothing_again(world: World) -> None:
+    world.rule()
+    world.write(0, 30.0)
+    first = world.live(world.repos.readings.take_changes())
+    world.stream(first)
+    for minute in range(1, 8):
+        world.write(minute, 20.0)
+    world.stream()
+    assert [e.state for e in world.events()] == [AlertState.CLEARED]
+    assert world.stream(first).transitions == 0  # the stream hands the old batch back
+    assert [e.state for e in world.events()] == [AlertState.CLEARED]
+
+
+# -- rules deleted, rooms deleted, rules changed --------------------------------------------------
+
+
+def test_a_rule_deleted_while_the_consumer_caches_it_fires_nothing(world: World) -> None:
+    rule = world.rule()
+    world.write(0, 21.0)
+    world.stream()  # the consumer's cache now holds the rule
+    alerts.delete_rule(world.alerts, "t1", rule.rule_id, now_ms=T0 + MINUTE)
+    world.write(1, 35.0)
+    world.write(2, 35.0)
+    outcome = world.stream()
+    assert (outcome.transitions, outcome.failed_from) == (0, None)  # dropped quietly
+    assert world.events() == []
+
+
+def test_deleting_a_room_removes_its_alerts_and_a_recreated_room_starts_clean(
+    world: World,
+) -> None:
+    own = world.rule()
+    everywhere = world.rule(room=None, threshold=28.0)
+    world.write(0, 30.0)
+    world.write(0, 30.0, room="r102")
+    world.stream()
+    assert len(world.events()) == 3
+    registry.delete_room(
+        world.repos.registry,
+        world.repos.readings,
+        "t1",
+        "hq",
+        "r101",
+        force=True,
+        alerts=world.alerts,
+    )
+    assert world.alerts.get_rule("t1", own.rule_id) is None
+    assert world.alerts.get_rule("t1", everywhere.rule_id) is not None
+    assert [e.room for e in world.events()] == ["r102"]
+    # The same room again: no old rule, no old state, no old event.
+    registry.create_room(
+        world.repos.registry, "t1", "hq", "r101", name=None, metadata=None, now_ms=T0
+    )
+    world.cache.forget()
+    world.write(1, 30.0)
+    world.stream()
+    fired = [e for e in world.events() if e.room == "r101"]
+    assert [(e.rule_id, e.state) for e in fired] == [(everywhere.rule_id, AlertState.ACTIVE)]
+
+
+def change(world: World, rule: Any, **changes: Any) -> Any:
+    return alerts.update_rule(
+        world.alerts, "t1", rule.rule_id, changes, allow_local=False, now_ms=T0 + 9 * MINUTE
+    )
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"unit": "F"},
+        {"metric": "humidity"},
+        {"condition": "below"},
+        {"unit": None, "threshold": 26.0},
+        {"metric": None, "threshold": 26.0},
+    ],
+)
+def test_changing_what_a_rule_means_needs_its_thresholds_and_null_is_no_unit(
+    world: World, changes: dict[str, Any]
+) -> None:
+    rule = world.rule()
+    with pytest.raises(ValidationError):
+        change(world, rule, **changes)
+    assert world.alerts.get_rule("t1", rule.rule_id) == rule
+
+
+def test_changing_a_rules_unit_starts_it_over_and_closes_its_active_event(world: World) -> None:
+    rule = world.rule()
+    world.write(0, 30.0)
+    world.stream()
+    changed = change(world, rule, unit="F", threshold=85.0)  # 29.4 °C
+    assert (changed.unit, changed.threshold) == ("F", 85.0)
+    (closed,) = world.events()
+    assert (closed.state, closed.cleared_by) == (AlertState.CLEARED, "rule changed")
+    world.cache.forget()  # as the API does after a change
+    world.write(1, 30.0)
+    world.stream()
+    opened = [e for e in world.events() if e.state is AlertState.ACTIVE]
+    assert [(e.unit, e.threshold) for e in opened] == [("F", 85.0)]
+
+
+def test_a_threshold_change_keeps_the_active_alert(world: World) -> None:
+    rule = world.rule()
+    world.write(0, 30.0)
+    world.stream()
+    change(world, rule, threshold=27.0, unit="C")  # the same unit: the same meaning
+    assert [e.state for e in world.events()] == [AlertState.ACTIVE]
+
+
+# -- the silence check, the notify budget ---------------------------------------------------------
+
+
+def test_the_silence_check_reads_every_tenants_silent_rules_in_one_call(world: World) -> None:
+    for tenant in ("t1", "t2"):
+        world.rule(tenant=tenant, condition="silent", threshold=None, minutes=5)
+    world.alerts.calls.clear()
+    alerts.check_silence(world.deps, world.repos.registry, T0 + 10 * MINUTE)
+    assert world.alerts.calls.count("silent_rules") == 1
+    assert sorted(e.room for t in ("t1", "t2") for e in world.events(t)) == ["r101", "r101"]
+
+
+def test_a_notify_run_out_of_time_hands_the_rest_back_without_counting_an_attempt(
+    world: World,
+) -> None:
+    world.rule(notify=[{"webhook": HOOK}, {"webhook": "https://ok.example.com/x"}])
+    world.write(0, 30.0)
+    world.stream()
+    (body,) = world.queue.take()
+    clock = iter([60.0, 60.0, 12.0])  # enough for the first target, not the second
+
+    def deliver(message: str, time_left: Any) -> None:
+        alerts.deliver(
+            world.alerts,
+            world.notifier,
+            world.queue,
+            message,
+            policy=world.policy,
+            allow_local=False,
+            time_left=time_left,
+            needed_s=15.0,
+        )
+
+    deliver(body, lambda: next(clock))
+    assert len(world.notifier.attempts) == 1
+    ((again, delay),) = world.queue.later
+    assert (json.loads(again)["attempt"], delay) == (1, 0)  # the same attempt, at once
+    world.queue.take_later()
+    deliver(again, lambda: 60.0)
+    assert [str(a.target) for a in world.notifier.attempts] == [
+        str(WebhookTarget(HOOK)),
+        str(WebhookTarget("https://ok.example.com/x")),
+    ]  # each target once
+    assert [(d.target, d.status, d.attempts) for d in world.events()[0].deliveries] == [
+        (0, "delivered", 1),
+        (1, "delivered", 1),
+    ]
+    deliver(body, lambda: 3.0)  # no time at all: handed back before any work
+    assert len(world.notifier.attempts) == 2 and len(world.queue.later) == 1

@@ -148,14 +148,47 @@ def test_readings_that_cross_fire_an_active_alert_listed_with_its_room(
     answer = app.handler_map["notify"]({"Records": [record]}, None)
     assert answer == {"batchItemFailures": []}
     assert notifier.delivered[0].delivery_id == event["id"]
-    (delivery,) = api.get("/alerts")[1]["items"][0]["notifications"]
-    assert (delivery["status"], delivery["target"]) == ("delivered", HOOK)
+    listed = api.get("/alerts")[1]["items"][0]
+    (delivery,) = listed["notifications"]
+    assert delivery["status"] == "delivered"
+    assert (delivery["target"], delivery["kind"], delivery["host"]) == (
+        0,
+        "webhook",
+        "hooks.example.com",
+    )
+    # A read-scope key sees the delivery, never the URL (which may carry the receiver's token).
+    reader = Api(api._client, bootstrap_key("t1", [Scope.READ], "reader")["key"])
+    status, seen = reader.get("/alerts")
+    assert status == 200 and seen["items"][0]["notifications"][0]["status"] == "delivered"
+    assert "/roomtemp" not in json.dumps(seen)
+
+
+def fire(api: Api, building: str = "hq", room: str = "r101") -> str:
+    """A rule on the room and readings that cross it, through the stream: the event's id."""
+    path = f"/buildings/{building}/rooms/{room}/alerts"
+    assert api.post(path, json=rule())[0] == 201
+    start = now_ms() - 3 * 60_000
+    readings = [
+        {
+            "building": building,
+            "room": room,
+            "sensor_id": "s1",
+            "timestamp": format_ms(start + i * 60_000),
+            "temperature": 30.0,
+        }
+        for i in range(3)
+    ]
+    assert api.post("/readings", json={"readings": readings})[0] == 201
+    drain_table(wiring.get_settings().table_name)
+    (event,) = [e for e in api.get("/alerts", {"building": building})[1]["items"]]
+    return str(event["id"])
 
 
 def test_another_tenants_rules_and_alerts_are_404_and_invisible(
     api: Api, queue: InMemoryDelayQueue
 ) -> None:
-    rule_id = api.post(ROOM_RULES, json=rule())[1]["id"]
+    fire(api)  # the first tenant has an active alert
+    rule_id = api.get(ROOM_RULES)[1]["items"][0]["id"]
     other = Api(api._client, bootstrap_key("t2", [Scope.ADMIN, Scope.READ], "other")["key"])
     assert other.get(f"/alerts/rules/{rule_id}")[0] == 404
     assert request(other, "DELETE", f"/alerts/rules/{rule_id}")[0] == 404
@@ -163,7 +196,9 @@ def test_another_tenants_rules_and_alerts_are_404_and_invisible(
     assert other.get(ROOM_RULES)[0] == 404
     assert other.post(ROOM_RULES, json=rule())[0] == 404
     assert other.get("/alerts") == (200, {"items": [], "next_cursor": None})
+    assert other.get("/alerts", {"state": "active"}) == (200, {"items": [], "next_cursor": None})
     assert api.get(f"/alerts/rules/{rule_id}")[0] == 200
+    assert len(api.get("/alerts", {"state": "active"})[1]["items"]) == 1
 
 
 def test_a_key_bound_to_another_building_cannot_reach_the_rule(api: Api) -> None:
@@ -182,3 +217,77 @@ def test_reading_rules_needs_the_admin_scope_and_events_the_read_scope(api: Api)
     reader = Api(api._client, bootstrap_key("t1", [Scope.READ], "reader")["key"])
     assert reader.get(ROOM_RULES)[0] == 403
     assert reader.get("/alerts")[0] == 200
+
+
+def test_a_key_bound_to_buildings_pages_through_their_events_only(
+    api: Api, queue: InMemoryDelayQueue
+) -> None:
+    for building in ("annex", "depot", "zoo"):
+        assert api.post("/buildings", json={"building": building})[0] == 201
+        assert api.post(f"/buildings/{building}/rooms", json={"room": "r1"})[0] == 201
+    ids = {b: fire(api, b, "r1") for b in ("annex", "depot", "zoo")}
+    fire(api)  # hq: not the bound key's
+    status, bound = api.post(
+        "/keys", json={"scopes": ["read"], "buildings": ["zoo", "annex"], "name": "bound"}
+    )
+    assert status == 201, bound
+    reader = Api(api._client, bound["key"])
+    pages: list[list[str]] = []
+    params: dict[str, Any] = {"limit": 1}
+    while True:
+        status, page = reader.get("/alerts", params)
+        assert status == 200
+        pages.append([e["building"] for e in page["items"]])
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert pages == [["annex"], ["zoo"]]  # full pages, no empty one
+    assert reader.get("/alerts", {"building": "depot"})[0] == 404
+    assert ids["depot"] not in json.dumps(reader.get("/alerts")[1])
+
+
+def test_changing_a_rules_unit_needs_its_threshold_and_closes_its_active_alert(
+    api: Api, queue: InMemoryDelayQueue
+) -> None:
+    fire(api)
+    rule_id = api.get(ROOM_RULES)[1]["items"][0]["id"]
+    path = f"/alerts/rules/{rule_id}"
+    for body in ({"unit": "F"}, {"unit": None}, {"metric": "co2"}, {"condition": "below"}):
+        status, answer = request(api, "PATCH", path, body)
+        assert (status, set(answer)) == (422, {"Code", "Message"}), body
+    assert api.get(path)[1]["unit"] == "C"
+    status, changed = request(api, "PATCH", path, {"unit": "F", "threshold": 90})
+    assert (status, changed["unit"], changed["threshold"]) == (200, "F", 90)
+    assert changed["clear_threshold"] is None  # 25 was °C: not carried over as °F
+    (event,) = api.get("/alerts")[1]["items"]
+    assert (event["state"], event["cleared_by"]) == ("cleared", "rule changed")
+
+
+def test_deleting_a_room_takes_its_alerts_with_it(api: Api, queue: InMemoryDelayQueue) -> None:
+    fire(api)
+    assert request(api, "DELETE", "/buildings/hq/rooms/r101?force=true")[0] == 204
+    assert api.get("/alerts")[1]["items"] == []
+    assert api.post("/buildings/hq/rooms", json={"room": "r101"})[0] == 201
+    assert api.get(ROOM_RULES)[1]["items"] == []
+
+
+def test_a_notify_invocation_near_its_end_hands_its_messages_back_unsent(
+    api: Api, queue: InMemoryDelayQueue
+) -> None:
+    from app import app
+
+    fire(api)
+    (message,) = queue.take()
+    notifier = RecordingNotifier()
+    wiring.override(notifier=notifier)
+
+    class Context:  # a Lambda context with 8 s left: less than one delivery's deadline + reserve
+        def get_remaining_time_in_millis(self) -> int:
+            return 8_000
+
+    record = {"messageId": "m1", "receiptHandle": "h", "body": message, "attributes": {}}
+    record |= {"eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:0:q"}
+    answer = app.handler_map["notify"]({"Records": [record]}, Context())
+    assert answer == {"batchItemFailures": []}
+    assert notifier.attempts == []
+    assert queue.later == [(message, 0)]  # the same message: its attempt not counted

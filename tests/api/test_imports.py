@@ -18,6 +18,7 @@ from chalicelib import wiring
 from chalicelib.api import imports as imports_api
 from chalicelib.domain.access import Scope
 from chalicelib.services import access, registry
+from chalicelib.settings import get_settings
 from infra.cli.keys import bootstrap_key
 from infra.local import QueuePoller
 
@@ -187,15 +188,25 @@ def test_a_body_that_is_not_json_is_a_400(aws: Aws, client: Client) -> None:
     assert acme.call("POST", "/imports", b"filename=day.csv")[0] == 400
 
 
+def test_a_post_without_a_body_imports_readings_csv(aws: Aws, client: Client) -> None:
+    acme = Caller(client, key_of("acme", [Scope.INGEST]))
+    status, created = acme.call("POST", "/imports")  # no body at all
+    assert status == 201, created
+    assert created["filename"] == "readings.csv"
+    assert created["upload"]["fields"]["key"].endswith("/readings.csv")
+
+
 def test_a_retried_post_with_its_idempotency_key_is_the_same_import(
     aws: Aws, client: Client
 ) -> None:
     acme = Caller(client, key_of("acme", [Scope.INGEST]))
     retry = {"Idempotency-Key": "upload-2025-11-30"}
     _, first = acme.call("POST", "/imports", {"filename": "day.csv"}, retry)
+    assert acme.headers.get("Location") == f"/imports/{first['import_id']}"
     status, again = acme.call("POST", "/imports", {"filename": "day.csv"}, retry)
     assert status == 201 and acme.headers.get("Idempotent-Replayed") == "true"
     assert again["import_id"] == first["import_id"]
+    assert acme.headers.get("Location") == f"/imports/{first['import_id']}"
     _, fresh = acme.call("POST", "/imports", {"filename": "day.csv"})
     assert fresh["import_id"] != first["import_id"]
     assert len(acme.call("GET", "/imports")[1]["items"]) == 2
@@ -218,9 +229,22 @@ def test_imports_are_listed_newest_first_in_pages(
     _, second = acme.call("GET", f"/imports?limit=2&cursor={first['next_cursor']}")
     assert [item["import_id"] for item in second["items"]] == [made[0]]
     assert second["next_cursor"] is None
-    # A cursor of another list is refused
-    _, buildings = acme.call("GET", "/imports?cursor=not-a-cursor")
-    assert set(buildings) >= {"Code", "Message"}
+
+
+def test_a_cursor_of_another_list_is_refused(aws: Aws, client: Client) -> None:
+    # Given a genuine next_cursor of GET /buildings (two buildings, pages of one)
+    admin = Caller(client, key_of("acme", [Scope.ADMIN]))
+    for building in ("hq", "annex"):
+        assert admin.call("POST", "/buildings", {"building": building})[0] == 201
+    status, buildings = admin.call("GET", "/buildings?limit=1")
+    assert status == 200 and buildings["next_cursor"]
+
+    # When it is sent to GET /imports
+    status, answer = admin.call("GET", f"/imports?cursor={buildings['next_cursor']}")
+
+    # Then it is refused, not taken as a position in the imports
+    assert status == 400, answer
+    assert set(answer) >= {"Code", "Message"}
 
 
 def test_an_upload_form_not_used_in_time_shows_expired(
@@ -231,3 +255,24 @@ def test_an_upload_form_not_used_in_time_shows_expired(
     later = imports_api.now_ms() + 3_600_000
     monkeypatch.setattr(imports_api, "now_ms", lambda: later)
     assert acme.call("GET", f"/imports/{created['import_id']}")[1]["status"] == "expired"
+
+
+def test_an_uploaded_file_no_worker_starts_shows_stalled_with_what_to_do(
+    aws: Aws, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a file uploaded whose notification no worker takes (its ingest fails every receive)
+    acme = Caller(client, key_of("acme", [Scope.INGEST]))
+    _, created = acme.call("POST", "/imports", {"filename": "day.csv"})
+    assert upload(created["upload"], GOOD_AND_BAD) == 204
+    status_url = f"/imports/{created['import_id']}"
+    stall_s = get_settings().import_stall_seconds
+    uploaded = imports_api.now_ms()
+
+    # Then it is queued until the notification has used every receive, then stalled
+    monkeypatch.setattr(imports_api, "now_ms", lambda: uploaded + stall_s * 1000 - 60_000)
+    assert acme.call("GET", status_url)[1]["status"] == "queued"
+    monkeypatch.setattr(imports_api, "now_ms", lambda: uploaded + stall_s * 1000 + 60_000)
+    status, seen = acme.call("GET", status_url)
+    assert (status, seen["status"]) == (200, "stalled")
+    assert "dead-letter queue" in seen["error"]
+    assert acme.call("GET", "/imports")[1]["items"][0]["status"] == "stalled"

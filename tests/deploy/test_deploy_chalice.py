@@ -385,8 +385,12 @@ def test_a_stack_left_by_a_failed_create_is_refused_with_what_to_do() -> None:
     client, stubber = stubbed_cloudformation()
     stubber.add_response("describe_stacks", stack("ROLLBACK_COMPLETE"))
 
-    with stubber, pytest.raises(DeployError, match="delete-stack"):
+    with stubber, pytest.raises(DeployError, match="delete-stack") as refused:
         deploy_stack(client, STAGE, delay_s=1)
+
+    # The bucket outlives the stack (DeletionPolicy Retain): without deleting it, the next
+    # create fails on it again
+    assert f"delete the retained bucket {NAMES['bucket']} if it is empty" in str(refused.value)
 
 
 def test_the_stream_settings_come_from_the_stage_and_name_the_failure_queue() -> None:

@@ -186,7 +186,11 @@ def permission(service: str, operation: str, params: dict[str, Any]) -> list[tup
             ]
         if operation in ("ListObjectsV2", "ListObjects"):
             return [("s3:ListBucket", bucket)]
-        return [(actions.get(operation, f"s3:{operation}"), f"{bucket}/{params['Key']}")]
+        needed = [(actions.get(operation, f"s3:{operation}"), f"{bucket}/{params['Key']}")]
+        if operation in ("GetObject", "HeadObject"):
+            # S3 answers a missing key 404 only to a caller that may list the bucket (403 else)
+            needed.append(("s3:ListBucket", bucket))
+        return needed
     if service == "sqs":
         name = params.get("QueueName") or params["QueueUrl"].rsplit("/", 1)[-1]
         # A batch call is authorized by its single action (SendMessageBatch: sqs:SendMessage).
@@ -203,9 +207,35 @@ def permission(service: str, operation: str, params: dict[str, Any]) -> list[tup
     return [(f"{service}:{operation}", "*")]
 
 
-def allowed(policy: dict[str, Any], action: str, resource: str) -> bool:
+ROLE_ACCOUNT = "111111111111"  # the account of roomtemp's role (moto's resources: another one)
+
+
+def conditions_hold(statement: dict[str, Any], resource: str, principal_account: str) -> bool:
+    """Whether a statement's conditions hold for a request on `resource`. The request context
+    knows aws:ResourceAccount (the ARN's account) and aws:PrincipalAccount only: a condition on
+    any other key (a GetObject carries no s3:prefix) is not counted as holding."""
+    context = {
+        "aws:ResourceAccount": resource.split(":")[4],
+        "aws:PrincipalAccount": principal_account,
+    }
+    for operator, tests in statement.get("Condition", {}).items():
+        for key, wanted in tests.items():
+            if key not in context:
+                return False
+            values = [wanted] if isinstance(wanted, str) else wanted
+            values = [v.replace("${aws:PrincipalAccount}", principal_account) for v in values]
+            matches = context[key] in values
+            if (operator, matches) not in (("StringEquals", True), ("StringNotEquals", False)):
+                return False
+    return True
+
+
+def allowed(
+    policy: dict[str, Any], action: str, resource: str, principal_account: str = ROLE_ACCOUNT
+) -> bool:
     return any(
         statement["Effect"] == "Allow"
+        and conditions_hold(statement, resource, principal_account)
         and action in statement["Action"]
         and any(
             fnmatch.fnmatchcase(resource, pattern)
@@ -251,6 +281,14 @@ def test_publishing_an_alert_to_a_tenant_topic_is_allowed(recorded: list[Call]) 
     needed = {pair for call in recorded for pair in permission(*call)}
     assert needed == {("sns:Publish", topic)}
     assert all(allowed(policy_document(STAGE), *pair) for pair in needed)
+
+
+def test_publishing_to_a_topic_of_roomtemps_own_account_is_not_allowed() -> None:
+    # A tenant naming roomtemp's own alarm topic (same account as the role) must not page ops.
+    policy = policy_document(STAGE)
+    own = f"arn:aws:sns:us-east-1:{ROLE_ACCOUNT}:roomtemp-alarms-{STAGE}"
+    assert not allowed(policy, "sns:Publish", own)
+    assert allowed(policy, "sns:Publish", "arn:aws:sns:eu-west-1:222222222222:acme-alerts")
 
 
 def test_the_presigned_upload_of_an_import_is_allowed_by_the_stage_policy() -> None:

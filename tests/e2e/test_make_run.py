@@ -68,9 +68,11 @@ def local_env() -> dict[str, str]:
     return {**env, **FAKE_CREDENTIALS}
 
 
-def start(command: list[str]) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start(
+    command: list[str], output: list[str] | None = None
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
     """Start `command` (make run or its python command) in its own process group; its printed
-    settings once it says it is up."""
+    settings once it says it is up. Its later output goes to `output`."""
     process = subprocess.Popen(
         command,
         cwd=ROOT,
@@ -88,8 +90,9 @@ def start(command: list[str]) -> tuple[subprocess.Popen[str], dict[str, str]]:
         if match := re.match(r"\s+(admin key|roomtemp API|emulator)\s+(\S+)", line):
             printed[match.group(1)] = match.group(2)
         if "stops everything" in line:
-            # its later output is read (and dropped), so a full pipe never blocks it
-            threading.Thread(target=process.stdout.read, daemon=True).start()
+            # its later output is read (a full pipe would block it) and kept for failures
+            later = output if output is not None else []
+            threading.Thread(target=later.extend, args=(process.stdout,), daemon=True).start()
             return process, printed
     raise AssertionError("make run stopped before it was up:\n" + "".join(lines[-40:]))
 
@@ -211,16 +214,24 @@ def test_stopping_make_run_stops_everything_it_started(how: str) -> None:
     # Given `make run` on free ports
     api_port, emulator_port = free_port(), free_port()
     make = ["make", "--no-print-directory", "run"]
-    process, _ = start([*make, f"API_PORT={api_port}", f"EMULATOR_PORT={emulator_port}"])
+    output: list[str] = []
+    process, _ = start([*make, f"API_PORT={api_port}", f"EMULATOR_PORT={emulator_port}"], output)
     try:
         assert port_open(api_port) and port_open(emulator_port)
         # When it is stopped the way a user stops it
         if how == "Ctrl-C":
             os.killpg(process.pid, signal.SIGINT)  # the terminal signals the foreground group
         else:
-            process.send_signal(signal.SIGTERM)  # make alone: it does not pass it on
-        process.wait(timeout=90)
-        # Then neither the API nor the emulator is left listening
+            process.send_signal(signal.SIGTERM)  # to make alone (make passes it to its child)
+        try:
+            process.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("still running 90 s later:\n" + "".join(output[-30:])) from None
+        # Then it says it stopped, and neither the API nor the emulator is left listening
+        try:
+            eventually(lambda: "  stopped" in "".join(output), 60, "its last word, 'stopped'")
+        except AssertionError as error:
+            raise AssertionError(f"{error}; it said:\n" + "".join(output[-30:])) from None
         eventually(
             lambda: not port_open(api_port) and not port_open(emulator_port),
             30,

@@ -444,3 +444,70 @@ def test_sns_throttling_and_server_errors_are_retryable_the_rest_final(
             event="alert.fired",
         )
     assert failed.value.retryable is retryable
+
+
+@contextlib.contextmanager
+def dripping_receiver() -> Iterator[str]:
+    """A receiver that reads the request, then answers one byte every 50 ms, without end (each
+    byte well within any step's timeout): only an overall deadline ends the delivery."""
+    stop = threading.Event()
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    server.settimeout(0.2)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    while not stop.wait(0.05):
+                        conn.sendall(b"a")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/hook"
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+
+
+def test_an_answer_dripped_byte_by_byte_ends_at_the_delivery_deadline() -> None:
+    notifier = HttpSnsNotifier(lambda region: None, timeout_s=0.5, deadline_s=1.0, allow_local=True)
+    with dripping_receiver() as url, pytest.raises(DeliveryError) as failed:
+        deliver(notifier, url)
+    assert failed.value.retryable
+    assert "delivery deadline" in failed.value.reason
+
+
+def test_every_sns_publish_names_its_tenant_for_the_topics_filter_policy(aws: None) -> None:
+    # Given a topic whose owner subscribed with a filter policy on the tenant attribute
+    topic, url = _subscribed_queue("us-east-1", "shared-alerts")
+    sns = boto3.client("sns", region_name="us-east-1")
+    (subscription,) = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    sns.set_subscription_attributes(
+        SubscriptionArn=subscription["SubscriptionArn"],
+        AttributeName="FilterPolicy",
+        AttributeValue=json.dumps({"tenant": ["acme"]}),
+    )
+    # When two tenants' rules publish to it
+    for tenant in ("acme", "mallory"):
+        wiring.notifier().deliver(
+            SnsTarget(topic),
+            BODY,
+            secret=SECRET,
+            delivery_id=f"fired-{tenant}",
+            event="alert.fired",
+            tenant=tenant,
+        )
+    # Then only the owner's tenant gets through, with the attribute set
+    [envelope] = _received("us-east-1", url)
+    assert envelope["MessageAttributes"]["tenant"]["Value"] == "acme"
+    assert envelope["MessageAttributes"][DELIVERY_HEADER]["Value"] == "fired-acme"

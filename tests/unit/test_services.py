@@ -309,3 +309,12 @@ def test_health_names_every_resource_that_does_not_answer() -> None:
     with pytest.raises(StorageUnavailableError) as raised:
         health.check({"table": fine, "bucket": missing, "ingest_queue": missing})
     assert raised.value.message == "bucket: NoSuchBucket; ingest_queue: NoSuchBucket"
+
+
+def test_health_answers_unavailable_for_an_error_no_adapter_translated() -> None:
+    def denied() -> None:
+        raise PermissionError("AccessDenied")
+
+    with pytest.raises(StorageUnavailableError) as raised:
+        health.check({"table": denied})
+    assert raised.value.message == "table: unavailable (PermissionError)"
