@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
@@ -12,6 +13,11 @@ from chalice import Chalice
 from moto import mock_aws
 
 from app import app
+from chalicelib import wiring
+from chalicelib.domain.timeutil import now_ms
+from chalicelib.services import access
+from infra import operations
+from infra.local import QueuePoller
 from infra.tables import table_definition
 from infra.template import (
     MAX_RECEIVE_COUNT,
@@ -126,6 +132,39 @@ def test_deployed_bucket_and_queues_are_wired_for_ingestion(aws: None) -> None:
         redrive = json.loads(attributes["Attributes"]["RedrivePolicy"])
         assert redrive["deadLetterTargetArn"].endswith(":" + names[dlq])
         assert int(redrive["maxReceiveCount"]) == MAX_RECEIVE_COUNT
+
+
+@pytest.mark.slow
+def test_a_poison_message_on_the_deployed_ingest_queue_ends_in_its_dead_letter_queue(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the stage's stack, and the app's ingest handler consuming its queue as Lambda does
+    # (partial batch responses: a failed message comes back, the rest are deleted)
+    outputs = deploy("dev")
+    monkeypatch.setenv("ROOMTEMP_TABLE_NAME", outputs["TableName"])
+    monkeypatch.setenv("ROOMTEMP_BUCKET_NAME", outputs["BucketName"])
+    monkeypatch.setenv("ROOMTEMP_INGEST_QUEUE_URL", outputs["IngestQueueUrl"])
+    wiring.reset()
+    access.ensure_tenant(wiring.repositories().registry, "t1", now_ms())
+    sqs = boto3.client("sqs", region_name=REGION)
+    poison = "not a reading, not JSON"
+    sqs.send_message(QueueUrl=outputs["IngestQueueUrl"], MessageBody=poison)
+    good = {"tenant": "t1", "building": "hq", "room": "r1", "temperature": 21.0}
+    sqs.send_message(QueueUrl=outputs["IngestQueueUrl"], MessageBody=json.dumps(good))
+    poller = QueuePoller(outputs["IngestQueueUrl"], name="ingest", wait_seconds=0)
+
+    # When the handler has seen it as often as the redrive policy allows (and once more)
+    with mock.patch.object(operations, "LOCAL_RETRY_AFTER_S", 0):
+        for _ in range(MAX_RECEIVE_COUNT + 1):
+            poller.poll_once()
+
+    # Then the poison message is in the stage's DLQ, and the good one was handled, not failed
+    dead = sqs.receive_message(QueueUrl=outputs["IngestDeadLetterQueueUrl"], MaxNumberOfMessages=10)
+    assert [m["Body"] for m in dead.get("Messages", [])] == [poison]
+    assert poller.handled == 1
+    assert poller.failed == MAX_RECEIVE_COUNT
+    left = sqs.receive_message(QueueUrl=outputs["IngestQueueUrl"], MaxNumberOfMessages=10)
+    assert left.get("Messages", []) == []
 
 
 def test_template_bucket_is_private_tls_only_and_lets_only_s3_notify_the_queue() -> None:
