@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,6 +26,18 @@ from infra.local import (
 # `chalice local` applies the stage's ROOMTEMP_TABLE_NAME from .chalice/config.json over the
 # environment, so the table must carry that name; each session has its own emulator anyway.
 TABLE = "roomtemp"
+
+
+def eventually(check: Callable[[], Any], what: str, seconds: float = 90) -> Any:
+    """check()'s first truthy answer (the workers polling queues and the stream get there in
+    their own time), or fail naming `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"never happened within {seconds:.0f} s: {what}")
 
 
 class Http:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 from chalicelib.domain.notify import DELIVERY_HEADER, SIGNATURE_HEADER, verify
 from chalicelib.domain.timeutil import format_ms
 from infra.local import LOCALHOST, free_port, issue_key, local_stack
-from tests.e2e.conftest import TABLE, Http
+from tests.e2e.conftest import TABLE, Http, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -53,17 +53,6 @@ def receiver() -> Iterator[Receiver]:
     server = Receiver()
     yield server
     server.stop()
-
-
-def eventually(check: Callable[[], Any], what: str, seconds: float = 90) -> Any:
-    """Wait for the workers (stream poll, queue poll) to get there; fail after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"never happened: {what}")
 
 
 def test_a_signed_webhook_arrives_once_after_readings_cross_a_threshold(

@@ -4,8 +4,6 @@ then the readings answer from latest and series."""
 
 from __future__ import annotations
 
-import json
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -14,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from infra.local import free_port, local_keys, local_stack
+from infra.local import api_call, free_port, local_keys, local_stack
+from tests.e2e.conftest import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -27,21 +26,7 @@ class Stack:
         self.api, self.keys = api, keys
 
     def call(self, method: str, path: str, body: Any = None, key: str = "ingest") -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.api + path,
-            data=data,
-            method=method,
-            headers={
-                "Authorization": f"Bearer {self.keys[key]}",
-                "Content-Type": "application/json",
-            },
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=15) as answer:
-                return answer.status, json.loads(answer.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
+        return api_call(self.api, self.keys[key], method, path, body)
 
 
 @pytest.fixture(scope="module")
@@ -85,14 +70,12 @@ def test_a_file_imported_through_the_api_is_queryable(stack: Stack) -> None:
         assert answer.status in (200, 201, 204)
 
     # Then the import finishes (the local stack's poller runs the ingest handler) ...
-    deadline = time.monotonic() + WAIT_S
-    seen: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+    def finished() -> Any:
         status, seen = stack.call("GET", created["status_url"])
         assert status == 200, seen
-        if seen["status"] in ("done", "failed"):
-            break
-        time.sleep(0.2)
+        return seen if seen["status"] in ("done", "failed") else None
+
+    seen = eventually(finished, "the import done", WAIT_S)
     assert seen["status"] == "done", seen
     assert (seen["rows"], seen["stored"], seen["rejected"]) == (6, 5, 1)
     assert seen["rejected_rows"][0]["line"] == 7
@@ -102,14 +85,12 @@ def test_a_file_imported_through_the_api_is_queryable(stack: Stack) -> None:
     status, latest = stack.call("GET", f"/buildings/{building}/rooms/r1/latest", key="admin")
     assert (status, latest["temperature"]) == (200, 24.0)
     span = "from=2025-06-01T12:00:00Z&to=2025-06-01T13:00:00Z&interval=1h"
-    counted = 0
-    while time.monotonic() < deadline:  # rollups follow the table's stream
+
+    def counted() -> int:  # rollups follow the table's stream
         status, series = stack.call(
             "GET", f"/buildings/{building}/rooms/r1/series?{span}", key="admin"
         )
         assert status == 200, series
-        counted = sum(bucket["count"] for bucket in series["buckets"])
-        if counted == 5:
-            break
-        time.sleep(0.2)
-    assert counted == 5
+        return sum(bucket["count"] for bucket in series["buckets"])
+
+    eventually(lambda: counted() == 5, "the series counting the 5 readings", WAIT_S)

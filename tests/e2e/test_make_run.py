@@ -4,7 +4,6 @@ stopping it (Ctrl-C, or SIGTERM to `make`) stops everything it started."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
@@ -12,17 +11,16 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from infra.local import FAKE_CREDENTIALS, free_port, port_open
+from infra.local import FAKE_CREDENTIALS, api_call, free_port, port_open
+from tests.e2e.conftest import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -38,20 +36,7 @@ class Stack:
     process: subprocess.Popen[str]
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        request = urllib.request.Request(
-            self.api + path,
-            data=None if body is None else json.dumps(body).encode(),
-            method=method,
-            headers={
-                "Authorization": f"Bearer {self.admin_key}",
-                "Content-Type": "application/json",
-            },
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=15) as answer:
-                return answer.status, json.loads(answer.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
+        return api_call(self.api, self.admin_key, method, path, body)
 
     def sqs(self) -> Any:
         import boto3
@@ -104,17 +89,6 @@ def stop_group(process: subprocess.Popen[str]) -> None:
     process.wait()
 
 
-def eventually(check: Callable[[], Any], seconds: float, what: str) -> Any:
-    """check()'s first truthy answer within `seconds`, or fail naming `what`."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        answer = check()
-        if answer:
-            return answer
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {seconds:.0f} s")
-
-
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     api_port, emulator_port = free_port(), free_port()
@@ -148,7 +122,7 @@ def folded(stack: Stack, building: str, count: int) -> Any:
         status, body = stack.call("GET", f"/buildings/{building}/rooms/r1/stats")
         return body if status == 200 and body["count"] == count else None
 
-    return eventually(stats, 60, "the room's rollups")
+    return eventually(stats, "the room's rollups", 60)
 
 
 def test_a_report_is_computed_by_the_local_reports_worker(stack: Stack) -> None:
@@ -169,7 +143,7 @@ def test_a_report_is_computed_by_the_local_reports_worker(stack: Stack) -> None:
         _, report = stack.call("GET", f"/reports/{accepted['id']}")
         return report if report["status"] in ("completed", "failed") else None
 
-    report = eventually(completed, 90, "the report")
+    report = eventually(completed, "the report")
     assert report["status"] == "completed", report
     assert report["summary"]["rooms"] == 1
     temperature = report["summary"]["building_stats"]["temperature"]
@@ -197,7 +171,7 @@ def test_a_poison_message_ends_in_the_dead_letter_queue(stack: Stack) -> None:
         got = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1)
         return any(m["Body"] == marker for m in got.get("Messages", []))
 
-    eventually(dead_lettered, 90, "the poison message in roomtemp-ingest-dlq")
+    eventually(dead_lettered, "the poison message in roomtemp-ingest-dlq")
     assert stack.call("GET", "/health")[0] == 200
 
 
@@ -229,13 +203,13 @@ def test_stopping_make_run_stops_everything_it_started(how: str) -> None:
             raise AssertionError("still running 90 s later:\n" + "".join(output[-30:])) from None
         # Then it says it stopped, and neither the API nor the emulator is left listening
         try:
-            eventually(lambda: "  stopped" in "".join(output), 60, "its last word, 'stopped'")
+            eventually(lambda: "  stopped" in "".join(output), "its last word, 'stopped'", 60)
         except AssertionError as error:
             raise AssertionError(f"{error}; it said:\n" + "".join(output[-30:])) from None
         eventually(
             lambda: not port_open(api_port) and not port_open(emulator_port),
-            30,
             f"ports {api_port} and {emulator_port} closed",
+            30,
         )
     finally:
         stop_group(process)
