@@ -53,7 +53,9 @@ pr: lint types test
 # `make deploy` run it from .venv-deploy, built with the Lambda runtime's Python
 # (LAMBDA_RUNTIME in infra/operations.py; docs/deploy.md#runtime).
 LAMBDA_RUNTIME := python3.13
-LAMBDA_PYTHON ?= $(LAMBDA_RUNTIME)
+# The first python3.13 that runs: on PATH, else pyenv's (whose shim fails unless 3.13 is active).
+LAMBDA_PYTHON ?= $(shell for p in $(LAMBDA_RUNTIME) $$HOME/.pyenv/versions/3.13*/bin/$(LAMBDA_RUNTIME); \
+	do $$p -c "" 2>/dev/null && { echo $$p; break; }; done)
 DEPLOY_VENV := .venv-deploy
 DEPLOY_BIN := $(DEPLOY_VENV)/bin
 DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
