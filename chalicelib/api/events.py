@@ -87,7 +87,9 @@ def table_stream(event: DynamoDBEvent) -> dict[str, Any]:
     remaining = getattr(event.context, "get_remaining_time_in_millis", None)
     with wiring.worker_budget(remaining):
         changes = wiring.table_changes(records)
-        outcome = rollups.fold(wiring.repositories().rollups, changes)
+        outcome = rollups.fold(
+            wiring.repositories().rollups, changes, concurrency=get_settings().rollup_threads
+        )
         # Alerts after rollups, for the rooms whose rollups are done (the others come again).
         alerted = alerts.evaluate(wiring.alerting(), changes, skip=outcome.failed_rooms)
     observability.logger().debug(

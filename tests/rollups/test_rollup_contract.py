@@ -6,6 +6,7 @@ Every expectation comes from rollup_reference, which reads nothing but the raw r
 from __future__ import annotations
 
 import random
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -319,3 +320,38 @@ def test_a_room_that_fails_is_delivered_again_without_failing_its_namesake(repo:
     assert outcome.failed_rooms == [("u", "b1", "r1")]
     assert outcome.failed_from == next(c.sequence for c in changes if c.reading.tenant == "u")
     assert repo.freshness("t", "b1", "r1") is not None
+
+
+def test_rooms_refreshed_several_at_a_time_fold_as_one_at_a_time() -> None:
+    # Given a batch over 12 rooms in the in-memory store, one of whose refreshes fails
+    repo = InMemoryReadingRepository()
+    repo.put_readings(
+        [
+            Reading(
+                tenant="t", building="b", room=f"r{i}", sensor_id="s", ts_ms=T0 + i, temperature=i
+            )
+            for i in range(12)
+        ]
+    )
+    changes = repo.take_changes()
+    lock = threading.Lock()
+
+    class OneFails:
+        def refresh(self, readings: Any, *, as_of_ms: int) -> int:
+            if readings[0].room == "r7":
+                raise RuntimeError("busy")
+            with lock:  # the fake is not meant for threads
+                return int(repo.refresh(readings, as_of_ms=as_of_ms))
+
+    # When it is folded one room at a time, and again 4 rooms at a time
+    serial = rollups.fold(OneFails(), changes)  # type: ignore[arg-type]
+    parallel = rollups.fold(OneFails(), changes, concurrency=4)  # type: ignore[arg-type]
+
+    # Then both outcomes are the same: 11 rooms done, r7 delivered again from its own record
+    assert (parallel.rooms, parallel.readings, parallel.failed_rooms) == (
+        11,
+        11,
+        [("t", "b", "r7")],
+    )
+    assert parallel.failed_from == serial.failed_from
+    assert (serial.rooms, serial.readings, serial.failed_rooms) == (11, 11, [("t", "b", "r7")])
