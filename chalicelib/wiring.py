@@ -364,13 +364,12 @@ def reset() -> None:
 def health_checks() -> dict[str, Callable[[], None]]:
     """What GET /health probes: the table, the bucket and every queue the service sends to (the
     notify queue only where configured: without it transitions are kept, not notified)."""
-    settings = get_settings()
     checks = {
         "table": repositories().readings.ping,
         "bucket": object_store().ping,
         "ingest_queue": ingest_queue().ping,
         "reports_queue": reports_queue().ping,
     }
-    if settings.notify_queue_url or settings.notify_queue_name:
+    if notify_configured():
         checks["notify_queue"] = notify_queue().ping
     return checks

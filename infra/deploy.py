@@ -80,11 +80,6 @@ def stack_name(stage: str) -> str:
     return f"{operations.APP_NAME}-{stage}-infra"
 
 
-def queue_variable(decorator_queue: str) -> str:
-    """The variable app.py reads a queue name from: roomtemp-ingest, ROOMTEMP_INGEST_QUEUE_NAME."""
-    return decorator_queue.upper().replace("-", "_") + "_QUEUE_NAME"
-
-
 def deploy_stack(cloudformation: Any, stage: str, *, delay_s: int = 10) -> Stack:
     """Create or update the stage's infra stack, wait for it, and return what it holds."""
     name = stack_name(stage)
@@ -171,7 +166,7 @@ def chalice_environment(stack: Stack) -> dict[str, str]:
                 f"stack {stack.name} has no {logical_id} (the queue of {decorator_queue!r} in "
                 "infra.template.QUEUE_OF_DECORATOR): add it to infra_template"
             )
-        environment[queue_variable(decorator_queue)] = url.rsplit("/", 1)[-1]
+        environment[operations.queue_variable(decorator_queue)] = url.rsplit("/", 1)[-1]
     environment["ROOMTEMP_TABLE_STREAM_ARN"] = stack.outputs["TableStreamArn"]
     return environment
 

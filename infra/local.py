@@ -40,7 +40,14 @@ from pathlib import Path
 from typing import Any
 
 from infra import operations
-from infra.streams import StreamPoller, StreamReader, send_failures, streams_client
+from infra.streams import (
+    StreamPoller,
+    StreamReader,
+    lambda_context,
+    send_failures,
+    streams_client,
+)
+from infra.template import load_app
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALHOST = "127.0.0.1"
@@ -366,23 +373,9 @@ LOCAL_BUCKET = "roomtemp-data"
 LOCAL_INGEST_QUEUE = "roomtemp-ingest"
 LOCAL_STREAM_FAILURES = "roomtemp-stream-failures"
 LOCAL_CURSOR_SECRET = "roomtemp/local/cursor"
+LOCAL_RUNTIME_MS = operations.LOCAL_RUNTIME_S * 1000  # a local handler's time per batch
 # Above the handler's local time budget, as AWS asks of an event source's queue.
 VISIBILITY_TIMEOUT_S = operations.LOCAL_RUNTIME_S + 60
-
-
-def load_app() -> Any:
-    """app.py's Chalice app (imported late: it reads its queue names from the environment)."""
-    from app import app
-
-    return app
-
-
-def queue_setting(queue: str) -> str:
-    """The variable naming a queue to its senders: roomtemp-x -> ROOMTEMP_X_QUEUE_NAME."""
-    match = re.fullmatch(r"roomtemp-([a-z]+)", queue)
-    if match is None:
-        raise ValueError(f"queue {queue!r}: local queues are named roomtemp-<word>")
-    return f"ROOMTEMP_{match.group(1).upper()}_QUEUE_NAME"
 
 
 def sqs_handlers(app: Any) -> list[tuple[str, str, int]]:
@@ -416,7 +409,7 @@ def ingest_env() -> dict[str, str]:
     """The settings that name the local bucket and every queue of the app to its senders."""
     env = {"ROOMTEMP_BUCKET_NAME": LOCAL_BUCKET}
     for _, queue, _ in sqs_handlers(load_app()):
-        env[queue_setting(queue)] = queue
+        env[operations.queue_variable(queue)] = queue
     return env
 
 
@@ -503,7 +496,7 @@ class QueuePoller:
         ).get("Messages", [])
         if not messages:
             return 0
-        context = lambda_context(self.name)
+        context = lambda_context(self.name, LOCAL_RUNTIME_MS)
         try:
             response = self.handler(sqs_event(messages, self.queue_url), context)
             failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
@@ -546,13 +539,6 @@ class QueuePoller:
         if self._thread is not None:
             self._thread.join(timeout=self._wait + 15)
             self._thread = None
-
-
-def lambda_context(name: str) -> Any:
-    """The context Lambda would pass `name`, with the local time budget."""
-    from chalice.local import LambdaContext
-
-    return LambdaContext(name, memory_size=1024, max_runtime_ms=operations.LOCAL_RUNTIME_S * 1000)
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_url: str) -> dict[str, Any]:
@@ -600,7 +586,7 @@ class Schedule:
             "resources": [f"arn:aws:events:us-east-1:000000000000:rule/{self.name}"],
             "detail": {},
         }
-        handler(event, lambda_context(self.name))
+        handler(event, lambda_context(self.name, LOCAL_RUNTIME_MS))
         self.runs += 1
 
     def _loop(self) -> None:

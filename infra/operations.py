@@ -121,6 +121,12 @@ ALERT_RULES_CACHE_S = 60
 SILENT_RULES_EVERY_MINUTES = 1
 
 
+def queue_variable(decorator_queue: str) -> str:
+    """The variable app.py reads a queue's name from: roomtemp-ingest, ROOMTEMP_INGEST_QUEUE_NAME
+    (the senders' setting of that queue too)."""
+    return decorator_queue.upper().replace("-", "_") + "_QUEUE_NAME"
+
+
 def resource_names(stage: str) -> dict[str, str]:
     """The physical names of a stage's resources (S3 names are global: change `bucket` if taken)."""
     return {

@@ -105,14 +105,18 @@ class StreamReader:
         return records
 
 
+def lambda_context(name: str, runtime_ms: int) -> Any:
+    """The context Lambda would pass the handler `name`, with `runtime_ms` to run."""
+    from chalice.local import LambdaContext
+
+    return LambdaContext(name, memory_size=1024, max_runtime_ms=runtime_ms)
+
+
 def invoke(
     handler: Handler, records: list[dict[str, Any]], runtime_ms: int = 900_000
 ) -> str | None:
     """Call the handler with one batch; the sequence number to deliver again from, if any."""
-    from chalice.local import LambdaContext
-
-    context = LambdaContext("rollups", memory_size=1024, max_runtime_ms=runtime_ms)
-    response = handler({"Records": records}, context) or {}
+    response = handler({"Records": records}, lambda_context("rollups", runtime_ms)) or {}
     failures = response.get("batchItemFailures") or []
     return str(failures[0]["itemIdentifier"]) if failures else None
 

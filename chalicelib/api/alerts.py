@@ -15,7 +15,7 @@ from chalicelib import wiring
 from chalicelib.api.http import identifier, json_body, parse_body, parse_query
 from chalicelib.api.queries import PageQuery, Query
 from chalicelib.api.routing import Reply, route
-from chalicelib.api.scope import owner, reachable
+from chalicelib.api.scope import cursor_after, owner, page_after, reachable
 from chalicelib.domain.access import Principal, Scope
 from chalicelib.domain.alerts import (
     MAX_MINUTES,
@@ -28,7 +28,7 @@ from chalicelib.domain.alerts import (
 from chalicelib.domain.alerts import Condition as AlertCondition
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
 from chalicelib.domain.errors import MalformedRequestError
-from chalicelib.domain.inputs import Identifier, is_identifier
+from chalicelib.domain.inputs import Identifier
 from chalicelib.domain.models import Metric
 from chalicelib.domain.notify import new_secret
 from chalicelib.domain.timeutil import Timestamp, now_ms
@@ -258,16 +258,7 @@ def _create(principal: Principal, building: str, room: str | None) -> Reply:
 
 def _rules_page(principal: Principal, building: str, room: str | None) -> AlertRulesPage:
     asked = parse_query(PageQuery, alerts_api.current_request)
-    after = None
-    if asked.cursor is not None:
-        state = decode_cursor(asked.cursor, wiring.cursor_secret())
-        after = state.get("a")
-        if (
-            state.get("k") != "alert-rules"
-            or not isinstance(after, str)
-            or not is_identifier(after)
-        ):
-            raise MalformedRequestError("cursor: not a cursor of this list")
+    after = page_after(asked.cursor, "alert-rules")
     rules, last = alerts.list_rules(
         wiring.alert_repository(),
         wiring.repositories().registry,
@@ -277,12 +268,9 @@ def _rules_page(principal: Principal, building: str, room: str | None) -> AlertR
         asked.limit,
         after,
     )
-    cursor = (
-        None
-        if last is None
-        else encode_cursor({"k": "alert-rules", "a": last}, wiring.cursor_secret())
+    return AlertRulesPage(
+        items=[AlertRuleOut.of(r) for r in rules], next_cursor=cursor_after(last, "alert-rules")
     )
-    return AlertRulesPage(items=[AlertRuleOut.of(r) for r in rules], next_cursor=cursor)
 
 
 CREATED = {201: (AlertRuleCreated, "The rule, with its webhook secret (shown only now)")}

@@ -13,11 +13,10 @@ from chalicelib import wiring
 from chalicelib.api.http import json_body, parse_body, parse_query
 from chalicelib.api.queries import PageQuery
 from chalicelib.api.routing import RawJson, Reply, route
-from chalicelib.api.scope import next_cursor, owner, page_after
+from chalicelib.api.scope import cursor_after, owner, page_after
 from chalicelib.domain.access import Principal, Scope
 from chalicelib.domain.errors import ForbiddenError
 from chalicelib.domain.imports import DEFAULT_FILENAME, REJECTED_ROWS_SHOWN, ImportView
-from chalicelib.domain.registry import Page
 from chalicelib.domain.timeutil import format_ms, now_ms
 from chalicelib.services import idempotency, uploads
 from chalicelib.settings import get_settings
@@ -230,5 +229,5 @@ def list_imports(principal: Principal) -> ImportsPage:
     )
     return ImportsPage(
         items=[ImportOut.of(v, rows_shown=None) for v in views],
-        next_cursor=next_cursor(Page(items=(), next_after=following), "imports"),
+        next_cursor=cursor_after(following, "imports"),
     )

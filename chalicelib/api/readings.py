@@ -29,7 +29,7 @@ from chalicelib.domain.errors import MalformedRequestError
 from chalicelib.domain.inputs import ReadingIn, is_identifier, parse_readings
 from chalicelib.domain.models import Position
 from chalicelib.domain.timeutil import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, now_ms
-from chalicelib.services import idempotency, ingest, readings, registry
+from chalicelib.services import idempotency, ingest, readings
 from chalicelib.settings import get_settings
 
 readings_api = Blueprint(__name__)
@@ -102,9 +102,9 @@ def _post(principal: Principal, asked: PostReadingsQuery, now: int) -> Reply:
     if asked.async_ == "true":
         # Rooms are resolved (and checked against the tenant) now, so the queue holds only
         # readings that will be stored; the answer can name the ones that will not.
-        readings.refuse_unbound(batch, principal)
-        registry.resolve_rooms(repos.registry, tenant, batch, now, wiring.known_rooms())
-        readings.refuse_unbound(batch, principal)
+        readings.place_readings(
+            repos.registry, tenant, batch, now_ms=now, known=wiring.known_rooms(), caller=principal
+        )
         if batch.single and batch.rejected:
             batch.rejected[0].raise_it()
         if not batch.readings:

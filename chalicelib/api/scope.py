@@ -55,6 +55,11 @@ def page_after(cursor: str | None, kind: str) -> str | None:
 
 def next_cursor(page: Page, kind: str) -> str | None:
     """The opaque cursor of the page after `page` (None on the last)."""
-    if page.next_after is None:
+    return cursor_after(page.next_after, kind)
+
+
+def cursor_after(after: str | None, kind: str) -> str | None:
+    """The opaque cursor of the page of list `kind` that starts after `after` (None: none)."""
+    if after is None:
         return None
-    return encode_cursor({"k": kind, "a": page.next_after}, wiring.cursor_secret())
+    return encode_cursor({"k": kind, "a": after}, wiring.cursor_secret())

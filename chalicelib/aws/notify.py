@@ -181,7 +181,9 @@ class HttpSnsNotifier:
         self, scheme: str, host: str, port: int, address: Address, timeout: float
     ) -> Any:
         if scheme == "https":
-            context = self._tls or ssl.create_default_context()
+            if self._tls is None:  # built once (≈ 20 ms of CPU), shared by every connection
+                self._tls = ssl.create_default_context()
+            context = self._tls
             return PinnedHTTPSConnection(
                 host, port, address=address, timeout=timeout, context=context
             )

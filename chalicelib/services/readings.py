@@ -26,7 +26,7 @@ from chalicelib.domain.models import (
     WriteResult,
 )
 from chalicelib.domain.units import TemperatureUnit, from_celsius
-from chalicelib.ports import ReadingRepository, Repositories
+from chalicelib.ports import ReadingRepository, RegistryRepository, Repositories
 from chalicelib.services.registry import KnownRooms, resolve_rooms
 
 
@@ -50,12 +50,26 @@ def record_readings(
 ) -> IngestOutcome:
     """Place the valid readings in the tenant's rooms and store each once; report the rest
     (readings a bound key may not write among them)."""
-    refuse_unbound(batch, caller)  # before a building named for the first time is created
-    resolve_rooms(repos.registry, tenant, batch, now_ms, known)
-    refuse_unbound(batch, caller)  # sensor-only readings, now in their sensors' rooms
+    place_readings(repos.registry, tenant, batch, now_ms=now_ms, known=known, caller=caller)
     readings = batch.readings
     result = repos.readings.put_readings(readings) if readings else WriteResult()
     return IngestOutcome(result.accepted, result.duplicates, tuple(batch.rejected))
+
+
+def place_readings(
+    registry: RegistryRepository,
+    tenant: str,
+    batch: ParsedBatch,
+    *,
+    now_ms: int,
+    known: KnownRooms | None = None,
+    caller: Principal | None = None,
+) -> None:
+    """Put each valid reading of `batch` in its room of the tenant (created if new), rejecting
+    those the caller's key is not bound to; what is left in `batch.readings` may be stored."""
+    refuse_unbound(batch, caller)  # before a building named for the first time is created
+    resolve_rooms(registry, tenant, batch, now_ms, known)
+    refuse_unbound(batch, caller)  # sensor-only readings, now in their sensors' rooms
 
 
 def refuse_unbound(batch: ParsedBatch, caller: Principal | None) -> None:

@@ -27,7 +27,6 @@ from infra import operations
 from infra.deploy import (
     DeployError,
     deploy_stack,
-    queue_variable,
     stack_name,
     stream_mapping,
 )
@@ -290,7 +289,7 @@ def test_the_deployed_zip_holds_only_the_app_and_chalice(deployment: Deployment)
 def test_every_queue_of_the_template_is_read_from_a_variable_app_py_reads() -> None:
     source = (ROOT / "app.py").read_text()
     for queue in QUEUE_OF_DECORATOR:
-        assert f'os.environ.get("{queue_variable(queue)}", "{queue}")' in source, queue
+        assert f'os.environ.get("{operations.queue_variable(queue)}", "{queue}")' in source, queue
 
 
 # Where moto differs from CloudFormation (it never answers "No updates are to be performed", and
