@@ -175,6 +175,13 @@ class ParsedBatch:
         self.rejected.append(Rejection(index, error, message))
         self.rejected.sort(key=lambda r: r.index)
 
+    def settle(self, kept: list[tuple[int, Reading]], rejected: list[Rejection]) -> None:
+        """Keep exactly `kept` (request index, reading) and add `rejected`: one pass for a
+        whole batch where `reject` would search it once per reading."""
+        self.positions = [index for index, _ in kept]
+        self.readings = [reading for _, reading in kept]
+        self.rejected = sorted([*self.rejected, *rejected], key=lambda r: r.index)
+
 
 _BATCH_ADAPTER: TypeAdapter[list[ReadingIn]] = TypeAdapter(list[ReadingIn])
 

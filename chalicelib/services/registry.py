@@ -12,7 +12,8 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.domain.errors import ConflictError, NotFoundError, ValidationError
-from chalicelib.domain.inputs import UNRESOLVED, ParsedBatch, check_identifier
+from chalicelib.domain.inputs import UNRESOLVED, ParsedBatch, Rejection, check_identifier
+from chalicelib.domain.models import Reading
 from chalicelib.domain.registry import Building, Page, Room, Sensor
 from chalicelib.ports import (
     AlertRepository,
@@ -385,22 +386,25 @@ def resolve_rooms(
     each tenant's own, so a reading can never land in another tenant's building.
     """
     sensors: dict[str, Sensor | None] = {}
-    for index, reading in list(zip(batch.positions, batch.readings, strict=True)):
-        at = batch.positions.index(index)
+    kept: list[tuple[int, Reading]] = []
+    rejected: list[Rejection] = []
+    for index, reading in zip(batch.positions, batch.readings, strict=True):
         if reading.building != UNRESOLVED:
-            batch.readings[at] = replace(reading, tenant=tenant)
+            kept.append((index, replace(reading, tenant=tenant)))
             continue
         if reading.sensor_id not in sensors:
             sensors[reading.sensor_id] = registry.get_sensor(tenant, reading.sensor_id)
         sensor = sensors[reading.sensor_id]
         if sensor is None:
-            batch.reject(index, ValidationError, f"sensor {reading.sensor_id} is not registered")
+            problem = f"sensor {reading.sensor_id} is not registered"
+            rejected.append(Rejection(index, ValidationError, problem))
         elif sensor.building is None or sensor.room is None:
-            batch.reject(index, ValidationError, f"sensor {reading.sensor_id} has no room")
+            problem = f"sensor {reading.sensor_id} has no room"
+            rejected.append(Rejection(index, ValidationError, problem))
         else:
-            batch.readings[at] = replace(
-                reading, tenant=tenant, building=sensor.building, room=sensor.room
-            )
+            placed = replace(reading, tenant=tenant, building=sensor.building, room=sensor.room)
+            kept.append((index, placed))
+    batch.settle(kept, rejected)
     places = sorted({(r.building, r.room) for r in batch.readings})
     unknown = [p for p in places if known is None or (tenant, *p) not in known]
     if not unknown:
