@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from chalicelib.aws.retry import Retrier, error_code, in_current_context
+from chalicelib.aws.retry import Retrier, each, error_code
 
 Item = dict[str, dict[str, Any]]
 C = TypeVar("C")
@@ -239,12 +239,8 @@ class DynamoTable:
         }
 
     def each(self, work: Callable[[C], R], chunks: list[C]) -> Iterator[R]:
-        """`work` over the chunks: in turn, or a few at a time (boto3 clients are thread-safe),
-        each under the caller's budget. Round trips overlap; the first error is raised."""
-        if self._pool is None or len(chunks) <= 1:
-            yield from map(work, chunks)
-            return
-        yield from self._pool.map(in_current_context(work), chunks)
+        """`work` over the chunks, a few at a time (retry.each)."""
+        return each(self._pool, work, chunks)
 
     def ping(self) -> None:
         """DescribeTable: StorageUnavailableError unless the table answers."""

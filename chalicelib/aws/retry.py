@@ -17,7 +17,8 @@ from __future__ import annotations
 import contextvars
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.domain.errors import StorageUnavailableError
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 # Throttling and server-side errors of DynamoDB, S3, SQS and SNS: worth another attempt.
 RETRYABLE_CODES = frozenset(
@@ -133,6 +135,16 @@ def in_current_context(work: Callable[..., T]) -> Callable[..., T]:
         return context.copy().run(work, *args)
 
     return run
+
+
+def each(pool: Executor | None, work: Callable[[A], T], items: Sequence[A]) -> Iterator[T]:
+    """`work` over `items` in order: in turn without a pool, else a few at a time (boto3 clients
+    are thread-safe), each under the caller's budget. Round trips overlap; the first error is
+    raised."""
+    if pool is None or len(items) <= 1:
+        yield from map(work, items)
+        return
+    yield from pool.map(in_current_context(work), items)
 
 
 class Retrier:

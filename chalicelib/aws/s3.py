@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from chalicelib.aws.retry import Retrier, error_code, in_current_context
+from chalicelib.aws.retry import Retrier, each, error_code
 from chalicelib.domain.errors import StorageUnavailableError
 from chalicelib.domain.imports import IMPORTS
 from chalicelib.ports import ObjectGoneError
@@ -41,12 +41,8 @@ class S3ObjectStore:
         self._pool = ThreadPoolExecutor(concurrency, "s3") if concurrency > 1 else None
 
     def each(self, work: Callable[[str], R], keys: Sequence[str]) -> Iterator[R]:
-        """`work` over `keys` in order, a few at a time (boto3 clients are thread-safe), each
-        under the caller's budget. Round trips overlap; the first error is raised."""
-        if self._pool is None or len(keys) <= 1:
-            yield from map(work, keys)
-            return
-        yield from self._pool.map(in_current_context(work), keys)
+        """`work` over `keys` in order, a few at a time (retry.each)."""
+        return each(self._pool, work, keys)
 
     def ping(self) -> None:
         """One key listed under imports/ (the role may list there; HeadBucket would need listing
