@@ -4,7 +4,6 @@ GET /imports. The file is ingested by the ingest worker like any file of incomin
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from chalice.app import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib import wiring
 from chalicelib.api.http import json_body, parse_body, parse_query
 from chalicelib.api.queries import PageQuery
-from chalicelib.api.routing import RawJson, Reply, route
+from chalicelib.api.routing import Reply, idempotent, route
 from chalicelib.api.scope import cursor_after, owner, page_after
 from chalicelib.domain.access import Principal, Scope
 from chalicelib.domain.errors import ForbiddenError
@@ -148,23 +147,16 @@ def post_import(principal: Principal) -> Reply:
     key = request.headers.get("idempotency-key")
     if key is None:
         return _create(caller, asked, now_ms())
-    status, body, replayed = idempotency.run(
-        wiring.idempotency_store(),
+    reply = idempotent(
         owner(caller),
         key,
         idempotency.fingerprint("POST /imports", asked.model_dump_json()),
-        now_ms(),
-        lambda now: _json_reply(_create(caller, asked, now)),
+        lambda now: _create(caller, asked, now),
     )
-    headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    if status == 201 and isinstance(body, dict) and "status_url" in body:
-        headers["Location"] = str(body["status_url"])  # the kept answer keeps no headers
-    return Reply(status, RawJson(value=body), headers)
-
-
-def _json_reply(reply: Reply) -> tuple[int, Any]:
-    body = None if reply.body is None else reply.body.model_dump(mode="json", by_alias=True)
-    return reply.status, body
+    body = getattr(reply.body, "value", None)
+    if reply.status == 201 and isinstance(body, dict) and "status_url" in body:
+        reply.headers["Location"] = str(body["status_url"])  # the kept answer keeps no headers
+    return reply
 
 
 def _create(principal: Principal, asked: ImportIn, now: int) -> Reply:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from chalice.app import Blueprint
 
@@ -21,7 +20,7 @@ from chalicelib.api.responses import (
     WindowAverage,
     rejected,
 )
-from chalicelib.api.routing import RawJson, Reply, route
+from chalicelib.api.routing import Reply, idempotent, route
 from chalicelib.api.scope import owner, scoped_room
 from chalicelib.domain.access import Principal, Scope
 from chalicelib.domain.cursors import decode_cursor, encode_cursor
@@ -76,21 +75,12 @@ def post_readings(principal: Principal) -> Reply:
     if key is None:
         return _post(principal, asked, now_ms())
     raw = request.raw_body or b""
-    status, body, replayed = idempotency.run(
-        wiring.idempotency_store(),
+    return idempotent(
         owner(principal),
         key,
         idempotency.fingerprint(raw, asked.async_),
-        now_ms(),
-        lambda now: _json_reply(_post(principal, asked, now)),
+        lambda now: _post(principal, asked, now),
     )
-    headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    return Reply(status, RawJson(value=body), headers)
-
-
-def _json_reply(reply: Reply) -> tuple[int, Any]:
-    body = None if reply.body is None else reply.body.model_dump(mode="json", by_alias=True)
-    return reply.status, body
 
 
 def _post(principal: Principal, asked: PostReadingsQuery, now: int) -> Reply:

@@ -23,7 +23,7 @@ from chalicelib.api.routedoc import ResponseSpec, RouteDoc, doc_of
 from chalicelib.domain.access import Principal, Scope
 from chalicelib.domain.errors import DomainError, UnauthenticatedError
 from chalicelib.domain.timeutil import now_ms
-from chalicelib.services import access
+from chalicelib.services import access, idempotency
 
 # A route's rule: the scope it needs, any one of several scopes (a tuple), or PUBLIC.
 Rule = Scope | tuple[Scope, ...] | None
@@ -48,6 +48,22 @@ class Reply:
     status: int
     body: BaseModel | None = None
     headers: dict[str, str] = field(default_factory=dict)
+
+
+def idempotent(tenant: str, key: str, fingerprint: str, make: Callable[[int], Reply]) -> Reply:
+    """The answer of `make(at)` kept under the tenant's Idempotency-Key `key`: a retry with the
+    same key and request gets the first answer back (`Idempotent-Replayed: true`), and a retry
+    of an attempt that failed runs again at the first attempt's time."""
+
+    def answer(at: int) -> tuple[int, Any]:
+        reply = make(at)
+        return reply.status, None if reply.body is None else _json(reply.body)
+
+    status, body, replayed = idempotency.run(
+        wiring.idempotency_store(), tenant, key, fingerprint, now_ms(), answer
+    )
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return Reply(status, RawJson(value=body), headers)
 
 
 def token_of(request: Request) -> str | None:
