@@ -15,6 +15,7 @@ from typing import Any
 from chalice.app import DynamoDBEvent, SQSEvent
 
 from chalicelib import observability, wiring
+from chalicelib.domain.models import earliest_sequence
 from chalicelib.domain.timeutil import now_ms
 from chalicelib.services import alerts, reports, rollups
 from chalicelib.settings import get_settings
@@ -103,16 +104,9 @@ def table_stream(event: DynamoDBEvent) -> dict[str, Any]:
         alert_transitions=alerted.transitions,
         alert_failed_rooms=len(alerted.failed_rooms),
     )
-    failed_from = _earliest(outcome.failed_from, alerted.failed_from)
+    failed_from = earliest_sequence(outcome.failed_from, alerted.failed_from)
     failed = [] if failed_from is None else [{"itemIdentifier": failed_from}]
     return {"batchItemFailures": failed}
-
-
-def _earliest(a: str | None, b: str | None) -> str | None:
-    # Stream sequence numbers are decimal strings of varying length.
-    if a is None or b is None:
-        return a if b is None else b
-    return min(a, b, key=lambda s: (len(s), s))
 
 
 def notify_messages(event: SQSEvent) -> dict[str, Any]:

@@ -50,6 +50,14 @@ class Reading:
         return self.co2
 
 
+def earliest_sequence(a: str | None, b: str | None) -> str | None:
+    """The earlier of two stream sequence numbers (decimal strings of varying length); None
+    stands for none."""
+    if a is None or b is None:
+        return a if b is None else b
+    return min(a, b, key=lambda s: (len(s), s))
+
+
 @dataclass(frozen=True, slots=True)
 class TableChange:
     """One record of the table's stream: its position, when it was written, and the reading it

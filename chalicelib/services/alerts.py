@@ -42,7 +42,7 @@ from chalicelib.domain.alerts import (
 )
 from chalicelib.domain.errors import NotFoundError, ValidationError
 from chalicelib.domain.inputs import describe_errors
-from chalicelib.domain.models import Metric, Reading, TableChange
+from chalicelib.domain.models import Metric, Reading, TableChange, earliest_sequence
 from chalicelib.domain.notify import DeliveryError, parse_target, target_json, target_summary
 from chalicelib.domain.units import TemperatureUnit
 from chalicelib.ports import (
@@ -489,8 +489,7 @@ def evaluate(
         )
         outcome.failed_rooms.append(place)
         first = rooms[place][0].sequence
-        if outcome.failed_from is None or _before(first, outcome.failed_from):
-            outcome.failed_from = first
+        outcome.failed_from = earliest_sequence(outcome.failed_from, first)
 
     for (tenant, building), names in buildings.items():
         try:
@@ -576,11 +575,6 @@ def _evaluate_room(
 
 def _loader(alerts: AlertRepository, tenant: str, building: str) -> Callable[[], list[AlertRule]]:
     return lambda: alerts.rules_of_building(tenant, building)
-
-
-def _before(a: str, b: str) -> bool:
-    # Stream sequence numbers are decimal strings of varying length.
-    return (len(a), a) < (len(b), b)
 
 
 # -- silent rooms (the schedule) --------------------------------------------------------------

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from chalicelib import observability
-from chalicelib.domain.models import Reading, TableChange
+from chalicelib.domain.models import Reading, TableChange, earliest_sequence
 from chalicelib.ports import RollupRepository
 
 T = TypeVar("T")
@@ -73,8 +73,7 @@ def fold(
             )
             outcome.failed_rooms.append(place)
             first = room_changes[0].sequence
-            if outcome.failed_from is None or _before(first, outcome.failed_from):
-                outcome.failed_from = first
+            outcome.failed_from = earliest_sequence(outcome.failed_from, first)
             continue
         outcome.rollups_written += result
         outcome.readings += len(readings)
@@ -90,8 +89,3 @@ def _each(work: Callable[[T], R], items: list[T], concurrency: int) -> list[R]:
     with ThreadPoolExecutor(min(concurrency, len(items))) as pool:
         futures = [pool.submit(contextvars.copy_context().run, work, item) for item in items]
         return [future.result() for future in futures]
-
-
-def _before(a: str, b: str) -> bool:
-    # Stream sequence numbers are decimal strings of varying length.
-    return (len(a), a) < (len(b), b)
